@@ -1,0 +1,71 @@
+/**
+ * The codes a {@link RefreshGateError} can carry.
+ *
+ * @example
+ * ```ts
+ * if (isRefreshGateError(error) && error.code === RefreshGateErrorCode.COOLDOWN) showRetryLater();
+ * ```
+ */
+export const RefreshGateErrorCode = {
+  /** The refresh did not settle within `refreshTimeoutMs`; it was aborted through `ctx.signal`. */
+  REFRESH_TIMEOUT: 'REFRESH_TIMEOUT',
+  /** A request waited longer than `queueTimeoutMs` for a refresh. */
+  QUEUE_TIMEOUT: 'QUEUE_TIMEOUT',
+  /** A refresh failed less than `cooldownMs` ago; `cause` is that failure. */
+  COOLDOWN: 'COOLDOWN',
+  /** The refresh (or `setTokens`) produced something that is not a usable token. */
+  INVALID_TOKENS: 'INVALID_TOKENS',
+  /** The gate was destroyed while the request or call waited. */
+  DESTROYED: 'DESTROYED',
+  /** An option given to `createRefreshGate` is invalid; the message names it. */
+  INVALID_OPTIONS: 'INVALID_OPTIONS',
+} as const;
+
+/** One of {@link RefreshGateErrorCode}'s values. */
+export type RefreshGateErrorCode = (typeof RefreshGateErrorCode)[keyof typeof RefreshGateErrorCode];
+
+// A registry symbol, so that the brand survives two copies of the package or two realms (iframes).
+const BRAND = Symbol.for('axios-refresh-gate.error');
+
+/**
+ * The one error class of the gate. `code` says what happened; `cause` carries the underlying error
+ * where there is one (the refresh's failure for `COOLDOWN`, for example).
+ *
+ * @example
+ * ```ts
+ * try { await api.get('/me'); } catch (error) {
+ *   if (error instanceof RefreshGateError && error.code === 'QUEUE_TIMEOUT') retryLater();
+ * }
+ * ```
+ */
+export class RefreshGateError extends Error {
+  override readonly name = 'RefreshGateError';
+  readonly code: RefreshGateErrorCode;
+  declare readonly cause?: unknown;
+  readonly [BRAND] = true;
+
+  constructor(code: RefreshGateErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/**
+ * Tells whether `value` is a {@link RefreshGateError}, also when it comes from another copy of the
+ * package or another realm, where `instanceof` fails.
+ *
+ * @example
+ * ```ts
+ * api.get('/me').catch((error) => { if (isRefreshGateError(error)) console.log(error.code); });
+ * ```
+ */
+export function isRefreshGateError(value: unknown): value is RefreshGateError {
+  if (value instanceof RefreshGateError) return true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { [BRAND]?: unknown })[BRAND] === true &&
+    (value as { name?: unknown }).name === 'RefreshGateError' &&
+    typeof (value as { code?: unknown }).code === 'string'
+  );
+}

@@ -1,0 +1,79 @@
+import type { AxiosInstance } from 'axios';
+import { GateCore } from './gate-core.js';
+import { resolveOptions } from './options.js';
+import { createRequestInterceptor } from './request-interceptor.js';
+import { createResponseInterceptor } from './response-interceptor.js';
+import type { RefreshGate, RefreshGateOptions } from './types.js';
+import './augment.js';
+
+/**
+ * Creates a refresh gate: one lock, one token, shared by every axios instance it is attached to.
+ * Framework-agnostic: `getAccessToken()` serves fetch and WebSockets too.
+ *
+ * @throws {RefreshGateError} `INVALID_OPTIONS`, naming the option, when an option is invalid.
+ * @example
+ * ```ts
+ * const gate = createRefreshGate({
+ *   refresh: async ({ tokens, signal }) =>
+ *     (await axios.post('/auth/refresh', { refreshToken: tokens?.refreshToken }, { signal })).data,
+ * });
+ * gate.attach(api);
+ * await gate.setTokens(await login());
+ * ```
+ */
+export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
+  const core = new GateCore(resolveOptions(options));
+  const attachments = new Map<AxiosInstance, () => void>();
+
+  const gate: RefreshGate = {
+    attach(instance) {
+      if (core.destroyed) throw new Error('cannot attach a destroyed refresh gate');
+      const existing = attachments.get(instance);
+      if (existing) return existing;
+      const request = instance.interceptors.request.use(createRequestInterceptor(core, instance));
+      const response = instance.interceptors.response.use(
+        undefined,
+        createResponseInterceptor(core, instance),
+      );
+      const detach = () => {
+        if (attachments.get(instance) !== detach) return;
+        attachments.delete(instance);
+        instance.interceptors.request.eject(request);
+        instance.interceptors.response.eject(response);
+      };
+      attachments.set(instance, detach);
+      return detach;
+    },
+    getAccessToken: () => core.getAccessToken(),
+    refresh: () => core.refresh(),
+    setTokens: (tokens) => core.setTokens(tokens),
+    clear: () => core.clear(),
+    get state() {
+      return core.state;
+    },
+    on: (event, listener) => core.on(event, listener),
+    destroy() {
+      for (const detach of [...attachments.values()]) detach();
+      core.destroy();
+    },
+  };
+  return gate;
+}
+
+/**
+ * Creates a gate and attaches it to `instance` in one call.
+ *
+ * @example
+ * ```ts
+ * const api = axios.create({ baseURL: 'https://api.example.com' });
+ * const gate = attachRefreshGate(api, { refresh, initialTokens });
+ * ```
+ */
+export function attachRefreshGate(
+  instance: AxiosInstance,
+  options: RefreshGateOptions,
+): RefreshGate {
+  const gate = createRefreshGate(options);
+  gate.attach(instance);
+  return gate;
+}

@@ -1,0 +1,18 @@
+import './augment.js';
+
+export { isRefreshGateError, RefreshGateError, RefreshGateErrorCode } from './errors.js';
+export { attachRefreshGate, createRefreshGate } from './gate.js';
+export { inProcessCoordinator } from './in-process-coordinator.js';
+export { readJwtExpiry } from './jwt.js';
+export { memoryStore } from './memory-store.js';
+export type {
+  Coordinator,
+  GateEvent,
+  GateLogger,
+  RefreshContext,
+  RefreshGate,
+  RefreshGateOptions,
+  RefreshGateState,
+  TokenStore,
+  Tokens,
+} from './types.js';

@@ -1,0 +1,225 @@
+import { RefreshGateError } from './errors.js';
+import { inProcessCoordinator } from './in-process-coordinator.js';
+import { readJwtExpiry } from './jwt.js';
+import { memoryStore } from './memory-store.js';
+import { toTokens } from './tokens.js';
+import type { Coordinator, GateLogger, RefreshGateOptions, TokenStore, Tokens } from './types.js';
+
+/** The options with every default filled in, resolved once at creation. */
+export interface ResolvedOptions {
+  readonly refresh: RefreshGateOptions['refresh'];
+  readonly store: TokenStore;
+  readonly initialTokens: Tokens | undefined;
+  readonly statusCodes: readonly number[];
+  readonly shouldRefresh: RefreshGateOptions['shouldRefresh'];
+  readonly header: string;
+  readonly scheme: string;
+  readonly applyToken: RefreshGateOptions['applyToken'];
+  /** `undefined`: the default rule (relative URLs and the instance's baseURL origin). */
+  readonly allowedOrigins: readonly (string | RegExp)[] | undefined;
+  readonly refreshTimeoutMs: number;
+  readonly queueTimeoutMs: number;
+  readonly cooldownMs: number;
+  readonly refreshBeforeExpiryMs: number;
+  readonly getExpiry: (tokens: Tokens) => number | undefined;
+  readonly maxReplays: number;
+  readonly coordinator: Coordinator;
+  /** Whether the gate made the coordinator (and so disposes of it). */
+  readonly ownsCoordinator: boolean;
+  readonly onRefreshFailed: RefreshGateOptions['onRefreshFailed'];
+  readonly logger: GateLogger;
+}
+
+const noop = () => {};
+const defaultLogger: GateLogger = {
+  debug: noop,
+  warn: (...args) => console.warn('[axios-refresh-gate]', ...args),
+};
+
+const defaultGetExpiry = (tokens: Tokens) => tokens.expiresAt ?? readJwtExpiry(tokens.accessToken);
+
+const KNOWN = new Set<string>([
+  'refresh',
+  'store',
+  'initialTokens',
+  'statusCodes',
+  'shouldRefresh',
+  'header',
+  'scheme',
+  'applyToken',
+  'allowedOrigins',
+  'refreshTimeoutMs',
+  'queueTimeoutMs',
+  'cooldownMs',
+  'refreshBeforeExpiryMs',
+  'getExpiry',
+  'maxReplays',
+  'coordinator',
+  'onRefreshFailed',
+  'logger',
+]);
+
+// A header name is an RFC 9110 token.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function show(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'function' ? 'function' : String(JSON.stringify(value) ?? value);
+  } catch {
+    text = String(value);
+  }
+  return `\`${text.length > 60 ? `${text.slice(0, 57)}...` : text}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+function fail(name: string, expected: string, value: unknown): never {
+  throw new RefreshGateError(
+    'INVALID_OPTIONS',
+    `Expected \`${name}\` to be ${expected}, got ${show(value)}`,
+  );
+}
+
+function optionalFunction(options: Record<string, unknown>, name: string) {
+  const value = options[name];
+  if (value !== undefined && typeof value !== 'function') fail(name, 'a function', value);
+}
+
+function duration(options: Record<string, unknown>, name: string, fallback: number): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    fail(name, 'a finite number >= 0', value);
+  }
+  return value;
+}
+
+function normalizeOrigin(entry: string): string {
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return fail(
+      'allowedOrigins',
+      'a list of origins such as "https://api.example.com" or RegExps',
+      entry,
+    );
+  }
+  if (url.origin === 'null' || url.pathname !== '/' || url.search || url.hash) {
+    fail('allowedOrigins', 'a list of origins (scheme://host[:port], no path)', entry);
+  }
+  return url.origin;
+}
+
+/** Validates `options` and fills in the defaults; throws `INVALID_OPTIONS` naming the option. */
+export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) fail('options', 'an object', input);
+  const options = input as unknown as Record<string, unknown>;
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      throw new RefreshGateError(
+        'INVALID_OPTIONS',
+        `Unknown option \`${key}\`; the options are ${[...KNOWN].join(', ')}`,
+      );
+    }
+  }
+  if (typeof input.refresh !== 'function')
+    fail('refresh', 'a function (ctx) => Promise<Tokens | string>', input.refresh);
+  for (const name of ['shouldRefresh', 'applyToken', 'getExpiry', 'onRefreshFailed']) {
+    optionalFunction(options, name);
+  }
+
+  const store = input.store ?? memoryStore();
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    typeof store.get !== 'function' ||
+    typeof store.set !== 'function' ||
+    typeof store.clear !== 'function' ||
+    (store.subscribe !== undefined && typeof store.subscribe !== 'function')
+  ) {
+    fail('store', 'a TokenStore with get, set and clear functions', store);
+  }
+
+  let initialTokens: Tokens | undefined;
+  if (input.initialTokens !== undefined) {
+    try {
+      initialTokens = toTokens(input.initialTokens, null, 'initialTokens');
+    } catch (error) {
+      throw new RefreshGateError('INVALID_OPTIONS', (error as Error).message, { cause: error });
+    }
+  }
+
+  const statusCodes = input.statusCodes ?? [401];
+  if (
+    !Array.isArray(statusCodes) ||
+    statusCodes.length === 0 ||
+    !statusCodes.every((code) => Number.isInteger(code) && code >= 100 && code <= 599)
+  ) {
+    fail('statusCodes', 'a non-empty array of HTTP status codes (100-599)', statusCodes);
+  }
+
+  const header = input.header ?? 'Authorization';
+  if (typeof header !== 'string' || !HEADER_NAME.test(header))
+    fail('header', 'a valid HTTP header name', header);
+  const scheme = input.scheme ?? 'Bearer';
+  if (typeof scheme !== 'string' || (scheme !== '' && !HEADER_NAME.test(scheme))) {
+    fail('scheme', "an auth scheme such as 'Bearer', or '' for the bare token", scheme);
+  }
+
+  let allowedOrigins: (string | RegExp)[] | undefined;
+  if (input.allowedOrigins !== undefined) {
+    if (!Array.isArray(input.allowedOrigins))
+      fail('allowedOrigins', 'an array of origins or RegExps', input.allowedOrigins);
+    allowedOrigins = input.allowedOrigins.map((entry) => {
+      if (entry instanceof RegExp) return entry;
+      if (typeof entry !== 'string')
+        return fail('allowedOrigins', 'an array of origin strings or RegExps', entry);
+      return normalizeOrigin(entry);
+    });
+  }
+
+  const maxReplays = input.maxReplays ?? 1;
+  if (!Number.isInteger(maxReplays) || maxReplays < 0)
+    fail('maxReplays', 'an integer >= 0', maxReplays);
+
+  const coordinator = input.coordinator ?? inProcessCoordinator();
+  if (
+    typeof coordinator !== 'object' ||
+    coordinator === null ||
+    typeof coordinator.runExclusive !== 'function'
+  ) {
+    fail('coordinator', 'a Coordinator with a runExclusive function', coordinator);
+  }
+
+  const logger = input.logger ?? defaultLogger;
+  if (
+    typeof logger !== 'object' ||
+    logger === null ||
+    typeof logger.warn !== 'function' ||
+    typeof logger.debug !== 'function'
+  ) {
+    fail('logger', 'an object with debug and warn functions (console fits)', logger);
+  }
+
+  return {
+    refresh: input.refresh,
+    store,
+    initialTokens,
+    statusCodes,
+    shouldRefresh: input.shouldRefresh,
+    header,
+    scheme,
+    applyToken: input.applyToken,
+    allowedOrigins,
+    refreshTimeoutMs: duration(options, 'refreshTimeoutMs', 10_000),
+    queueTimeoutMs: duration(options, 'queueTimeoutMs', 30_000),
+    cooldownMs: duration(options, 'cooldownMs', 5_000),
+    refreshBeforeExpiryMs: duration(options, 'refreshBeforeExpiryMs', 30_000),
+    getExpiry: input.getExpiry ?? defaultGetExpiry,
+    maxReplays,
+    coordinator,
+    ownsCoordinator: input.coordinator === undefined,
+    onRefreshFailed: input.onRefreshFailed,
+    logger,
+  };
+}

@@ -1,0 +1,188 @@
+import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
+
+/**
+ * The tokens the gate manages.
+ *
+ * @example
+ * ```ts
+ * const tokens: Tokens = { accessToken: 'eyJ…', refreshToken: 'r1', expiresAt: Date.now() + 60_000 };
+ * ```
+ */
+export interface Tokens {
+  readonly accessToken: string;
+  readonly refreshToken?: string;
+  /** When the access token expires, in epoch milliseconds. */
+  readonly expiresAt?: number;
+}
+
+/**
+ * What the `refresh` option receives.
+ *
+ * @example
+ * ```ts
+ * refresh: async ({ tokens, signal }) => {
+ *   const { data } = await axios.post('/auth/refresh', { refreshToken: tokens?.refreshToken }, { signal });
+ *   return data;
+ * }
+ * ```
+ */
+export interface RefreshContext {
+  /** What the store holds now (the refresh token lives here), read after the lock was taken. */
+  readonly tokens: Tokens | null;
+  /** Aborted on refresh timeout, `clear()`, `setTokens()` or `destroy()`: pass it to the refresh call. */
+  readonly signal: AbortSignal;
+  /** Why the refresh runs: a triggering response, a token about to expire, or `gate.refresh()`. */
+  readonly reason: 'unauthorized' | 'expiring' | 'manual';
+  /** The response that triggered it, for `'unauthorized'`. */
+  readonly error?: AxiosError;
+}
+
+/**
+ * Where tokens live. `get` may answer synchronously (read on every request, so keep it cheap) or
+ * asynchronously (then the gate keeps the last value it read or was told of, and reads the store
+ * again only under the refresh lock).
+ *
+ * @example
+ * ```ts
+ * const reduxStore: TokenStore = {
+ *   get: () => store.getState().auth.tokens,
+ *   set: (tokens) => { store.dispatch(tokensChanged(tokens)); },
+ *   clear: () => { store.dispatch(loggedOut()); },
+ * };
+ * ```
+ */
+export interface TokenStore {
+  get(): Tokens | null | Promise<Tokens | null>;
+  set(tokens: Tokens): void | Promise<void>;
+  clear(): void | Promise<void>;
+  /** Changes made elsewhere (another tab, another process). Returns an unsubscribe function. */
+  subscribe?(listener: (tokens: Tokens | null) => void): () => void;
+}
+
+/**
+ * Makes one refresh run at a time across a scope larger than one gate: the tabs of an origin, the
+ * processes sharing a Redis key. The gate re-reads the store inside `runExclusive` and skips the
+ * refresh when another member already replaced the stale token (double-check).
+ *
+ * @example
+ * ```ts
+ * const gate = createRefreshGate({ refresh, coordinator: inProcessCoordinator() });
+ * ```
+ */
+export interface Coordinator {
+  /** Runs `fn` while this member holds the scope's lock; rejects when the lock is not had within `timeoutMs` (0: no limit) or `signal` aborts. */
+  runExclusive<T>(
+    fn: () => Promise<T>,
+    opts: { signal: AbortSignal; timeoutMs: number },
+  ): Promise<T>;
+  /** Tells the scope about new tokens (or `null` after a logout). */
+  publish?(tokens: Tokens | null): void;
+  /** Hears what other members published. Returns an unsubscribe function. */
+  subscribe?(listener: (tokens: Tokens | null) => void): () => void;
+  dispose?(): void;
+}
+
+/** The gate's optional logger; `console` fits. */
+export interface GateLogger {
+  debug(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+}
+
+/**
+ * Options of {@link createRefreshGate}. Only `refresh` is required.
+ *
+ * @example
+ * ```ts
+ * const gate = attachRefreshGate(api, {
+ *   refresh: async ({ tokens, signal }) =>
+ *     (await axios.post('/auth/refresh', { refreshToken: tokens?.refreshToken }, { signal })).data,
+ *   initialTokens: await login(),
+ * });
+ * ```
+ */
+export interface RefreshGateOptions {
+  /** The one refresh. Resolve with new `Tokens`, or a string that replaces the access token only. */
+  readonly refresh: (ctx: RefreshContext) => Promise<Tokens | string>;
+  /** Where tokens live. @default memoryStore() */
+  readonly store?: TokenStore;
+  /** Seeds the store at creation. */
+  readonly initialTokens?: Tokens;
+  /** Response statuses that trigger a refresh. @default [401] */
+  readonly statusCodes?: readonly number[];
+  /** Decides which failed responses trigger a refresh; replaces `statusCodes` when given. */
+  readonly shouldRefresh?: (error: AxiosError) => boolean;
+  /** The header that carries the token. @default 'Authorization' */
+  readonly header?: string;
+  /** The scheme before the token; `''` sends the bare token. @default 'Bearer' */
+  readonly scheme?: string;
+  /** Puts the token on a request yourself (a query parameter, a custom header); replaces `header`/`scheme`. */
+  readonly applyToken?: (config: InternalAxiosRequestConfig, accessToken: string) => void;
+  /** Origins that get the token: exact origins or RegExps tested against the origin. @default relative URLs and the instance's `baseURL` origin */
+  readonly allowedOrigins?: readonly (string | RegExp)[];
+  /** How long one refresh may take before it is aborted with `REFRESH_TIMEOUT`; 0 disables. @default 10_000 */
+  readonly refreshTimeoutMs?: number;
+  /** How long a request may wait for a refresh before it rejects with `QUEUE_TIMEOUT`; 0 disables. @default 30_000 */
+  readonly queueTimeoutMs?: number;
+  /** After a failed refresh, how long requests that would start another reject with `COOLDOWN`. @default 5_000 */
+  readonly cooldownMs?: number;
+  /** Refresh before sending a request whose token expires within this window. @default 30_000 */
+  readonly refreshBeforeExpiryMs?: number;
+  /** When the access token expires (epoch ms). @default `expiresAt`, else the JWT `exp` claim */
+  readonly getExpiry?: (tokens: Tokens) => number | undefined;
+  /** How many times one request is replayed after a refresh. @default 1 */
+  readonly maxReplays?: number;
+  /** Coordinates refreshes beyond this gate (tabs, processes). @default in-process */
+  readonly coordinator?: Coordinator;
+  /** Runs once per failed refresh, e.g. to end the session in the UI. */
+  readonly onRefreshFailed?: (error: unknown) => void;
+  /** Where the gate says what it does. @default warnings to `console.warn`, no debug output */
+  readonly logger?: GateLogger;
+}
+
+/** The gate's observable state. */
+export interface RefreshGateState {
+  readonly status: 'idle' | 'refreshing' | 'cooldown';
+  /** Requests and calls waiting for a refresh right now. */
+  readonly waiting: number;
+  /** Refreshes this gate ran that succeeded. */
+  readonly refreshes: number;
+  /** Refreshes this gate ran that failed (timeouts included). */
+  readonly failures: number;
+}
+
+/** The events of {@link RefreshGate.on}. */
+export type GateEvent =
+  | 'refresh:start'
+  | 'refresh:success'
+  | 'refresh:failure'
+  | 'request:queued'
+  | 'request:replayed'
+  | 'tokens:changed';
+
+/**
+ * One gate: one lock and one token, shared by every instance it is attached to.
+ *
+ * @example
+ * ```ts
+ * const gate = createRefreshGate({ refresh });
+ * gate.attach(api);
+ * const token = await gate.getAccessToken(); // for fetch or a WebSocket
+ * ```
+ */
+export interface RefreshGate {
+  /** Installs both interceptors on `instance`; returns the function that detaches them. */
+  attach(instance: AxiosInstance): () => void;
+  /** A usable access token for fetch or WebSockets; waits on a running refresh. */
+  getAccessToken(): Promise<string | null>;
+  /** Refreshes now, or joins the refresh in flight. */
+  refresh(): Promise<Tokens>;
+  /** Stores tokens after a login. */
+  setTokens(tokens: Tokens): Promise<void>;
+  /** Logs out: clears the store; requests waiting for a refresh are canceled. */
+  clear(): Promise<void>;
+  readonly state: RefreshGateState;
+  /** Listens to an event; returns the function that stops listening. */
+  on(event: GateEvent, listener: (payload: unknown) => void): () => void;
+  /** Detaches everywhere and rejects every waiter with `DESTROYED`. */
+  destroy(): void;
+}
