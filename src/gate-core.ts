@@ -125,6 +125,11 @@ export class GateCore {
     }
     if (isThenable<Tokens | null>(value)) {
       this.asyncStore = true;
+      // Tokens seeded, set or obtained before this first read are newer than what it answers.
+      if (this.loaded) {
+        value.then(undefined, () => {});
+        return this.cache;
+      }
       return this.load(value);
     }
     this.cache = value ?? null;
@@ -475,7 +480,7 @@ export class GateCore {
         signal.throwIfAborted();
         const tokens = toTokens(result, latest, 'refresh');
         await store.set(tokens);
-        coordinator.publish?.(tokens);
+        this.publish(tokens);
         return { kind: 'refreshed', tokens };
       },
       { signal, timeoutMs: refreshTimeoutMs },
@@ -565,7 +570,7 @@ export class GateCore {
     this.loaded = true;
     this.failure = null;
     this.young = null;
-    this.options.coordinator.publish?.(tokens);
+    this.publish(tokens);
     this.announce(tokens);
     // A login during a refresh wins: the refresh's waiters go out with the new tokens.
     this.interrupt({ kind: 'replaced', tokens });
@@ -586,7 +591,7 @@ export class GateCore {
     this.loaded = true;
     this.failure = null;
     this.young = null;
-    this.options.coordinator.publish?.(null);
+    this.publish(null);
     this.announce(null);
   }
 
@@ -640,8 +645,26 @@ export class GateCore {
 
   // ---- tokens from elsewhere ----------------------------------------------------------------
 
+  private publishing = false;
+
+  /** Tells the coordinator's scope; an in-process scope delivers synchronously, so the gate
+   *  skips its own message instead of announcing it before its own success event. */
+  private publish(tokens: Tokens | null): void {
+    const { coordinator } = this.options;
+    if (!coordinator.publish) return;
+    this.publishing = true;
+    try {
+      coordinator.publish(tokens);
+    } catch (error) {
+      // The tokens are stored; the others will re-read them under the lock.
+      this.options.logger.warn('the coordinator failed to publish new tokens', error);
+    } finally {
+      this.publishing = false;
+    }
+  }
+
   private heard(tokens: Tokens | null): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.publishing) return;
     this.cache = tokens ?? null;
     this.loaded = true;
     this.announce(this.cache);

@@ -115,6 +115,8 @@ export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
   if (typeof input !== 'object' || input === null) fail('options', 'an object', input);
   const options = input as unknown as Record<string, unknown>;
   for (const key of Object.keys(options)) {
+    // `null` is never a default: omit the option (or pass undefined) for that.
+    if (options[key] === null) fail(key, 'omitted or a valid value, not null', null);
     if (!KNOWN.has(key)) {
       throw new RefreshGateError(
         'INVALID_OPTIONS',
@@ -142,6 +144,13 @@ export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
 
   let initialTokens: Tokens | undefined;
   if (input.initialTokens !== undefined) {
+    if (typeof input.initialTokens !== 'object') {
+      fail(
+        'initialTokens',
+        'a Tokens object { accessToken, refreshToken?, expiresAt? }',
+        input.initialTokens,
+      );
+    }
     try {
       initialTokens = toTokens(input.initialTokens, null, 'initialTokens');
     } catch (error) {
