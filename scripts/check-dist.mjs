@@ -1,0 +1,41 @@
+// Loads the built package by its own name, as a consumer would, in both formats: the CJS and ESM
+// builds must export the same names and put the token on a request.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import axios from 'axios';
+
+const require = createRequire(import.meta.url);
+const cjs = require('axios-refresh-gate');
+const esm = await import('axios-refresh-gate');
+
+const names = (mod) =>
+  Object.keys(mod)
+    .filter((name) => name !== 'default' && name !== 'module.exports')
+    .sort();
+assert.ok(names(cjs).length > 0, 'the CJS build exports nothing');
+assert.deepEqual(names(esm), names(cjs), 'the ESM and CJS builds export different names');
+
+for (const [format, mod] of [
+  ['cjs', cjs],
+  ['esm', esm],
+]) {
+  const api = axios.create({
+    adapter: async (config) => ({
+      data: config.headers.get('Authorization'),
+      status: 200,
+      statusText: 'OK',
+      headers: {},
+      config,
+    }),
+  });
+  const gate = mod.attachRefreshGate(api, {
+    refresh: async () => 'fresh',
+    initialTokens: { accessToken: 'abc' },
+  });
+  const { data } = await api.get('/me');
+  assert.equal(data, 'Bearer abc', `${format}: the token was not attached`);
+  const refreshed = await gate.refresh();
+  assert.equal(refreshed.accessToken, 'fresh', `${format}: refresh() did not store the new token`);
+  gate.destroy();
+}
+console.log(`dist OK: ${names(cjs).length} exports, same in CJS and ESM; token attached in both`);
