@@ -106,6 +106,28 @@ describe('refresh', () => {
     expect(gate.state).toEqual({ status: 'idle', waiting: 0, refreshes: 1, failures: 0 });
   });
 
+  it('fails, and unlocks the gate, when the coordinator throws synchronously', async () => {
+    const broken = new Error('coordinator broke');
+    let calls = 0;
+    const { gate, control } = make({
+      initialTokens: initial,
+      coordinator: {
+        runExclusive: (fn) => {
+          calls++;
+          if (calls === 1) throw broken;
+          return fn();
+        },
+      },
+    });
+    await expect(gate.refresh()).rejects.toBe(broken);
+    expect(gate.state).toMatchObject({ status: 'cooldown', waiting: 0, failures: 1 });
+    const again = track(gate.refresh());
+    await flush();
+    control.call(0).result.resolve({ accessToken: 'new' });
+    await flush();
+    expect(again.value).toEqual({ accessToken: 'new' });
+  });
+
   it('joins the refresh in flight', async () => {
     const { gate, control } = make({ initialTokens: initial });
     const calls = [track(gate.refresh()), track(gate.refresh()), track(gate.refresh())];

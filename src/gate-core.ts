@@ -454,7 +454,14 @@ export class GateCore {
         this.finish(attempt, { kind: 'failed', error: timeout });
       }, refreshTimeoutMs);
     }
-    this.run(attempt, error, staleToken).then(
+    let running: Promise<Outcome>;
+    try {
+      running = this.run(attempt, error, staleToken);
+    } catch (thrown) {
+      // A coordinator whose runExclusive throws synchronously must not leave the gate locked.
+      running = Promise.reject(thrown);
+    }
+    running.then(
       (outcome) => this.finish(attempt, outcome),
       (failure: unknown) => this.finish(attempt, { kind: 'failed', error: asError(failure) }),
     );
