@@ -64,6 +64,8 @@ export class GateCore {
 
   private attempt: Attempt | null = null;
   private readonly waiters = new Set<Waiter>();
+  /** Errors waiters were rejected with (see {@link wasDelivered}). */
+  private readonly delivered = new WeakSet<object>();
   private queueTimer: unknown;
   private queueTimerArmed = false;
 
@@ -385,8 +387,21 @@ export class GateCore {
   private settle(waiter: Waiter, ok: boolean, value: unknown): void {
     if (!this.waiters.delete(waiter)) return;
     waiter.cleanup?.();
-    if (ok) waiter.resolve(value as Tokens);
-    else waiter.reject(value);
+    if (ok) {
+      waiter.resolve(value as Tokens);
+      return;
+    }
+    if (typeof value === 'object' && value !== null) this.delivered.add(value);
+    waiter.reject(value);
+  }
+
+  /**
+   * Whether a waiter was rejected with `error`. A held request's rejection (often the refresh
+   * call's own AxiosError with status 401) travels on through axios' response interceptors: it must
+   * reach the caller as it is (rule 5), not be taken for a 401 of that request.
+   */
+  wasDelivered(error: object): boolean {
+    return this.delivered.has(error);
   }
 
   private settleAll(ok: boolean, value: unknown): void {

@@ -8,7 +8,7 @@ import { type GateCore, REPLAYS } from './gate-core.js';
  */
 export function createResponseInterceptor(core: GateCore, instance: AxiosInstance) {
   return async (error: unknown): Promise<unknown> => {
-    if (!isAxiosError(error)) throw error;
+    if (!isAxiosError(error) || core.wasDelivered(error)) throw error;
     const config = error.config;
     if (
       !config ||
