@@ -1,17 +1,32 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
+
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * Subpath entries import the core through its barrel ('../index.js') so that tsc and jest work on
+ * the sources; in the build that import becomes the package itself, so every entry shares the one
+ * core (and its RefreshGateError class) instead of bundling a copy.
+ */
+const coreByPackageName: EsbuildPlugin = {
+  name: 'core-by-package-name',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/index\.js$/ }, (args) =>
+      /[\\/]src[\\/](redis|server|browser)[\\/]/.test(args.importer)
+        ? { path: 'axios-refresh-gate', external: true }
+        : undefined,
+    );
+  },
+};
 
 /**
  * One entry per subpath export. The key is the file name under dist/ (CJS `<key>.js` +
  * `<key>.d.ts`, ESM `<key>.mjs` + `<key>.d.mts`, since the package is "type": "commonjs"), and
  * each one needs a matching block in package.json `exports` and in .size-limit.json.
- *
- * Subpaths still to come, added here once their source exists:
- *   browser: 'src/browser/index.ts',  // axios-refresh-gate/browser
- *   redis: 'src/redis/index.ts',      // axios-refresh-gate/redis (its client is an optional peer)
- *   server: 'src/server/index.ts',    // axios-refresh-gate/server
  */
 const entry = {
   index: 'src/index.ts',
+  redis: 'src/redis/index.ts',
+  server: 'src/server/index.ts',
 };
 
 export default defineConfig({
@@ -26,7 +41,8 @@ export default defineConfig({
   target: 'es2022',
   platform: 'neutral',
   // Peer and optional peer dependencies stay imports; the core bundles nothing else.
-  external: ['axios'],
+  external: ['axios', 'axios-refresh-gate', 'ioredis', /^node:/],
+  esbuildPlugins: [coreByPackageName],
   // No `splitting` for CJS: tsup's CJS splitting goes through sucrase, which rewrites `?.`, `??`
   // and class fields into helper calls on the hot path. ESM splits by default. Subpath entries
   // should import the core by the package's own name (and list it in `external`), so that every

@@ -8,7 +8,9 @@
  *
  * Routes:
  * - `POST /auth/login` `{ username, password }` → {@link TokenResponse} (any username, password `secret`)
- * - `POST /auth/refresh` `{ refreshToken }` → {@link TokenResponse}
+ * - `POST /auth/refresh` `{ refreshToken }` → {@link TokenResponse}; with the `dedupe` option,
+ *   behind `createRefreshDeduper` (axios-refresh-gate/server) keyed by the presented refresh token:
+ *   racing refreshes with one token get one new pair, a late duplicate within `graceMs` too
  * - `GET|POST /api/*` with `Authorization: Bearer <accessToken>` → `{ ok, path, user, n }`
  * - `GET /health` → `{ ok: true }`
  * - `OPTIONS *` → CORS preflight
@@ -19,6 +21,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import {
+  createRefreshDeduper,
+  isRefreshDedupeError,
+  type RefreshDeduper,
+} from '../../src/server/index.js';
 import { signJwt, verifyJwt } from './jwt.js';
 
 /** Settings read on every request; mutate `server.knobs` to change behaviour on the fly. */
@@ -45,6 +52,13 @@ export interface AuthServerKnobs {
 export interface AuthServerOptions extends Partial<AuthServerKnobs> {
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
+  /**
+   * Puts `POST /auth/refresh` behind a refresh deduper keyed by the presented refresh token:
+   * `true` makes one with the defaults (disposed of by `close()`), or pass your own (e.g. on a
+   * shared Redis, for several server instances; yours to dispose of). A call that waits past the
+   * deduper's `waitTimeoutMs` gets 429 `slow_down`. Default `false`.
+   */
+  dedupe?: boolean | RefreshDeduper;
 }
 
 /** Body of a successful login or refresh. */
@@ -62,8 +76,10 @@ export interface RefreshLogEntry {
   ok: boolean;
   /** HTTP status sent. */
   status: number;
-  /** Why it failed: `bad_request`, `injected_failure`, `unknown_token`, `family_revoked`, `reuse_detected`. */
+  /** Why it failed: `bad_request`, `injected_failure`, `unknown_token`, `family_revoked`, `reuse_detected`, `dedupe_timeout`. */
   reason?: string;
+  /** With `dedupe`: the pair came from another call's rotation (no rotation of its own). */
+  deduped?: boolean;
 }
 
 /** Live counters. The object is updated in place, so a reference to it stays current. */
@@ -73,6 +89,8 @@ export interface AuthServerStats {
   /** Every `POST /auth/refresh` received, including ones that fail or hang. */
   refreshCalls: number;
   refreshSuccesses: number;
+  /** With `dedupe`: refreshes answered 200 with the pair of another call's rotation. */
+  refreshDeduped: number;
   /** Refreshes answered with a non-200 status. */
   refreshFailures: number;
   /** Refreshes that presented an already-rotated refresh token. */
@@ -186,12 +204,24 @@ class HttpError extends Error {
   }
 }
 
+/** A refused refresh: the status, body and log reason to answer with. */
+class RefreshFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+    readonly reason: string,
+  ) {
+    super(String(body.error));
+  }
+}
+
 function createStats(): AuthServerStats {
   return {
     logins: 0,
     loginFailures: 0,
     refreshCalls: 0,
     refreshSuccesses: 0,
+    refreshDeduped: 0,
     refreshFailures: 0,
     reuseDetected: 0,
     familiesRevoked: 0,
@@ -261,7 +291,10 @@ function field(body: unknown, name: string): unknown {
  * refreshes add entries, not API requests.
  */
 export async function startAuthServer(options: AuthServerOptions = {}): Promise<AuthServer> {
-  const { port: requestedPort = 0, ...knobOptions } = options;
+  const { port: requestedPort = 0, dedupe = false, ...knobOptions } = options;
+  const ownsDeduper = dedupe === true;
+  const deduper: RefreshDeduper | undefined =
+    dedupe === true ? createRefreshDeduper() : dedupe === false ? undefined : dedupe;
   const knobs: AuthServerKnobs = {
     ...DEFAULT_KNOBS,
     secret: randomBytes(32).toString('base64url'),
@@ -368,21 +401,20 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       if (!(error instanceof HttpError)) throw error;
       return fail(error.status, error.body, 'bad_request');
     }
-    if (refreshLatencyMs > 0) await delay(refreshLatencyMs);
-    if (refreshHang) return; // never answered; close() destroys the socket.
-    if (refreshFailure !== false) {
-      const status = refreshFailure === true ? 500 : refreshFailure;
-      const grant = status === 400 || status === 401 || status === 403;
-      return fail(
-        status,
-        grant
-          ? { error: 'invalid_grant', error_description: 'refresh rejected (injected failure)' }
-          : { error: 'server_error', error_description: 'refresh failed (injected failure)' },
-        'injected_failure',
-      );
+    const token = field(body, 'refreshToken');
+
+    if (!deduper) {
+      try {
+        const tokens = await rotate(token, { refreshLatencyMs, refreshHang, refreshFailure });
+        stats.refreshLog.push({ at: Date.now(), ok: true, status: 200 });
+        sendJson(res, 200, tokens);
+      } catch (error) {
+        if (!(error instanceof RefreshFailure)) throw error;
+        fail(error.status, error.body, error.reason);
+      }
+      return;
     }
 
-    const token = field(body, 'refreshToken');
     if (typeof token !== 'string' || token === '') {
       return fail(
         400,
@@ -390,16 +422,72 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
         'bad_request',
       );
     }
+    let rotated = false;
+    try {
+      const tokens = await deduper.dedupe(token, () => {
+        rotated = true;
+        return rotate(token, { refreshLatencyMs, refreshHang, refreshFailure });
+      });
+      if (!rotated) stats.refreshDeduped++;
+      stats.refreshLog.push(
+        rotated
+          ? { at: Date.now(), ok: true, status: 200 }
+          : { at: Date.now(), ok: true, status: 200, deduped: true },
+      );
+      sendJson(res, 200, tokens);
+    } catch (error) {
+      if (error instanceof RefreshFailure) return fail(error.status, error.body, error.reason);
+      if (isRefreshDedupeError(error)) {
+        return fail(
+          error.status,
+          { error: 'slow_down', error_description: error.message },
+          'dedupe_timeout',
+        );
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The rotation itself: checks the presented refresh token, invalidates it and issues a new
+   * pair. Throws a {@link RefreshFailure} for every refusal; never settles for `refreshHang`.
+   */
+  async function rotate(
+    token: unknown,
+    snapshot: Pick<AuthServerKnobs, 'refreshLatencyMs' | 'refreshHang' | 'refreshFailure'>,
+  ): Promise<TokenResponse> {
+    const { refreshLatencyMs, refreshHang, refreshFailure } = snapshot;
+    if (refreshLatencyMs > 0) await delay(refreshLatencyMs);
+    // Never answered; close() destroys the socket.
+    if (refreshHang) return new Promise<never>(() => {});
+    if (refreshFailure !== false) {
+      const status = refreshFailure === true ? 500 : refreshFailure;
+      const grant = status === 400 || status === 401 || status === 403;
+      throw new RefreshFailure(
+        status,
+        grant
+          ? { error: 'invalid_grant', error_description: 'refresh rejected (injected failure)' }
+          : { error: 'server_error', error_description: 'refresh failed (injected failure)' },
+        'injected_failure',
+      );
+    }
+    if (typeof token !== 'string' || token === '') {
+      throw new RefreshFailure(
+        400,
+        { error: 'invalid_request', error_description: 'refreshToken is required' },
+        'bad_request',
+      );
+    }
     const record = refreshTokens.get(token);
     if (record === undefined) {
-      return fail(
+      throw new RefreshFailure(
         401,
         { error: 'invalid_grant', error_description: 'unknown refresh token' },
         'unknown_token',
       );
     }
     if (record.family.revoked) {
-      return fail(
+      throw new RefreshFailure(
         401,
         { error: 'invalid_grant', error_description: 'refresh token revoked' },
         'family_revoked',
@@ -410,7 +498,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       // session (or a client refreshed twice concurrently), so the whole family is revoked.
       stats.reuseDetected++;
       revokeFamily(record.family);
-      return fail(
+      throw new RefreshFailure(
         401,
         {
           error: 'invalid_grant',
@@ -420,10 +508,8 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       );
     }
     record.used = true;
-    const tokens = issueTokens(record.family);
     stats.refreshSuccesses++;
-    stats.refreshLog.push({ at: Date.now(), ok: true, status: 200 });
-    sendJson(res, 200, tokens);
+    return issueTokens(record.family);
   }
 
   async function handleApi(
@@ -550,6 +636,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     },
     close() {
       closing ??= (async () => {
+        if (ownsDeduper) deduper?.dispose();
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
         const serverClosed = new Promise<void>((resolve, reject) => {

@@ -2,7 +2,9 @@
  * Runs the example auth server from the command line:
  *
  *   tsx examples/server/main.ts [--port 4000] [--access-ttl-ms 60000]
- *     [--refresh-latency-ms 0] [--api-latency-ms 0]
+ *     [--refresh-latency-ms 0] [--api-latency-ms 0] [--dedupe]
+ *
+ * `--dedupe` puts POST /auth/refresh behind createRefreshDeduper (axios-refresh-gate/server).
  *
  * Prints the URL and stops cleanly on SIGINT/SIGTERM.
  */
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     'access-ttl-ms': { type: 'string' },
     'refresh-latency-ms': { type: 'string' },
     'api-latency-ms': { type: 'string' },
+    dedupe: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -32,7 +35,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     'Usage: tsx examples/server/main.ts [--port 4000] [--access-ttl-ms 60000] ' +
-      '[--refresh-latency-ms 0] [--api-latency-ms 0]',
+      '[--refresh-latency-ms 0] [--api-latency-ms 0] [--dedupe]',
   );
   process.exit(0);
 }
@@ -49,10 +52,13 @@ async function main() {
     ...(accessTtlMs === undefined ? {} : { accessTtlMs }),
     ...(refreshLatencyMs === undefined ? {} : { refreshLatencyMs }),
     ...(apiLatencyMs === undefined ? {} : { apiLatencyMs }),
+    dedupe: values.dedupe === true,
   });
 
   console.log(`Auth server listening on ${server.url}`);
   console.log(`  access token TTL: ${server.knobs.accessTtlMs} ms`);
+  if (values.dedupe)
+    console.log('  refresh route behind the deduper (racing refreshes share one pair)');
   console.log(
     `  try: curl -s -X POST ${server.url}/auth/login -H 'Content-Type: application/json' ` +
       `-d '{"username":"alice","password":"secret"}'`,

@@ -1,0 +1,144 @@
+/**
+ * Several Node processes sharing one set of tokens through a real redis-server, against the real
+ * auth server (rotating refresh tokens, reuse detection). Each worker is a child process with its
+ * own gate, `redisCoordinator` and `redisStore` (examples/fleet/worker.ts).
+ */
+import Redis from 'ioredis';
+import { type FleetWorker, startWorker } from '../../examples/fleet/fleet.js';
+import type { WorkerConfig } from '../../examples/fleet/worker.js';
+import { type AuthServer, startAuthServer } from '../../examples/server/auth-server.js';
+import { login } from '../../examples/storm.js';
+import { redisStore } from '../../src/redis/index.js';
+import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+
+jest.setTimeout(60_000);
+
+let redis: RedisServer;
+let client: Redis;
+let auth: AuthServer;
+let workers: FleetWorker[] = [];
+let scopes = 0;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  client = new Redis(redis.port, '127.0.0.1', { disconnectTimeout: 200 });
+  client.on('error', () => {});
+});
+
+afterAll(async () => {
+  if (client) await closeClient(client);
+  await redis?.close();
+});
+
+beforeEach(async () => {
+  auth = await startAuthServer({ port: 0 });
+});
+
+afterEach(async () => {
+  await Promise.all(workers.map((worker) => worker.stop()));
+  workers = [];
+  await auth.close();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Logs in, puts the tokens in the shared Redis key, and makes the access token expired. */
+async function seed(key: string) {
+  const tokens = await login(auth.url);
+  await redisStore({ client, key }).set(tokens);
+  auth.expireAll();
+  auth.resetStats();
+  return tokens;
+}
+
+function config(key: string, name: string, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
+  return {
+    name,
+    authUrl: auth.url,
+    redisPort: redis.port,
+    key,
+    requests: 250,
+    lockTtlMs: 5_000,
+    refreshTimeoutMs: 10_000,
+    queueTimeoutMs: 30_000,
+    ...overrides,
+  };
+}
+
+it('4 processes × 250 concurrent requests with an expired token: exactly one refresh, no family revoked, all 1,000 succeed', async () => {
+  const key = `fleet:${++scopes}`;
+  auth.knobs.refreshLatencyMs = 50;
+  workers = await Promise.all(
+    ['w1', 'w2', 'w3', 'w4'].map((name) => startWorker(config(key, name))),
+  );
+  const stale = await seed(key);
+
+  const reports = await Promise.all(workers.map((worker) => worker.run()));
+
+  expect(reports.map((report) => report.succeeded)).toEqual([250, 250, 250, 250]);
+  expect(auth.stats.refreshCalls).toBe(1);
+  expect(auth.stats.refreshSuccesses).toBe(1);
+  expect(auth.stats.reuseDetected).toBe(0);
+  expect(auth.stats.familiesRevoked).toBe(0);
+  expect(auth.stats.apiOk).toBe(1_000);
+  // One process refreshed; the other three waited for the lock and adopted its tokens.
+  expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
+  const stored = await redisStore({ client, key }).get();
+  expect(stored?.accessToken).not.toBe(stale.accessToken);
+  expect(await client.exists(`${key}:lock`)).toBe(0);
+  console.log(
+    `fleet: 4 × 250 requests, ${auth.stats.refreshCalls} refresh, ${auth.stats.api401} 401s, ` +
+      `slowest process ${Math.round(Math.max(...reports.map((report) => report.ms)))} ms`,
+  );
+});
+
+it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtlMs and complete', async () => {
+  const key = `fleet:${++scopes}`;
+  const lockTtlMs = 1_500;
+  await seed(key);
+  // The holder's refresh never answers (and never rotates the token: the server stops before).
+  auth.knobs.refreshHang = true;
+  const holder = await startWorker(config(key, 'holder', { requests: 5, lockTtlMs }));
+  workers = [holder];
+  const holding = holder.run();
+  holding.catch(() => {});
+  await until(() => auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
+  expect(await client.get(`${key}:lock`)).not.toBeNull();
+
+  const others = await Promise.all(
+    ['w2', 'w3'].map((name) => startWorker(config(key, name, { requests: 50, lockTtlMs }))),
+  );
+  workers.push(...others);
+  const runs = others.map((worker) => worker.run());
+  // Both wait behind the holder: their refresh started and they queue for the lock.
+  await Promise.all(others.map((worker) => worker.next('refresh:start')));
+  await until(async () => (await client.zcard(`${key}:queue`)) === 2, 'both are queued');
+  expect(auth.stats.refreshCalls).toBe(1);
+
+  auth.knobs.refreshHang = false;
+  const killedAt = Date.now();
+  await holder.kill('SIGKILL');
+  const reports = await Promise.all(runs);
+  const recoveryMs = Date.now() - killedAt;
+
+  expect(reports.map((report) => report.succeeded)).toEqual([50, 50]);
+  // The hung call, then exactly one more, after the holder died.
+  expect(auth.stats.refreshCalls).toBe(2);
+  expect(auth.stats.refreshSuccesses).toBe(1);
+  expect(auth.stats.familiesRevoked).toBe(0);
+  expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
+  expect(auth.stats.refreshLog.find((entry) => entry.ok)!.at).toBeGreaterThanOrEqual(killedAt);
+  // Generous bound: the lock's TTL plus the waiters' refresh timeout (which they did not hit).
+  expect(recoveryMs).toBeLessThan(lockTtlMs + 10_000);
+  console.log(
+    `fleet: holder SIGKILLed, the others completed ${recoveryMs} ms later (lockTtlMs ${lockTtlMs})`,
+  );
+});

@@ -1,0 +1,147 @@
+/**
+ * Redis stops in the middle of a run: requests fail with a clear error within the timeouts, and
+ * nothing hangs (no waiter left, every request settled), whatever the ioredis options.
+ */
+import { once } from 'node:events';
+import { Agent } from 'node:http';
+import axios, { type AxiosInstance } from 'axios';
+import Redis, { type RedisOptions } from 'ioredis';
+import { type AuthServer, startAuthServer } from '../../examples/server/auth-server.js';
+import { login, refreshTokens } from '../../examples/storm.js';
+import { attachRefreshGate, isRefreshGateError, type RefreshGate } from '../../src/index.js';
+import { redisCoordinator, redisStore } from '../../src/redis/index.js';
+import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+
+jest.setTimeout(30_000);
+
+let redis: RedisServer;
+let auth: AuthServer;
+let agent: Agent;
+let cleanups: Array<() => unknown> = [];
+
+beforeEach(async () => {
+  redis = await startRedisServer();
+  auth = await startAuthServer({ port: 0 });
+  agent = new Agent({ keepAlive: true });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+  agent.destroy();
+  await auth.close();
+  await redis.close();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const REFRESH_TIMEOUT_MS = 3_000;
+const QUEUE_TIMEOUT_MS = 6_000;
+const COOLDOWN_MS = 200;
+
+async function setup(options: RedisOptions) {
+  const client = new Redis(redis.port, '127.0.0.1', { disconnectTimeout: 200, ...options });
+  client.on('error', () => {});
+  cleanups.push(() => closeClient(client));
+  if (client.status !== 'ready') await once(client, 'ready');
+  const key = 'fleet:down';
+  const store = redisStore({ client, key });
+  const coordinator = redisCoordinator({ client, key, lockTtlMs: 1_000 });
+  const api: AxiosInstance = axios.create({ baseURL: auth.url, httpAgent: agent });
+  const gate: RefreshGate = attachRefreshGate(api, {
+    refresh: ({ tokens, signal }) => refreshTokens(auth.url, tokens?.refreshToken, signal),
+    store,
+    coordinator,
+    refreshTimeoutMs: REFRESH_TIMEOUT_MS,
+    queueTimeoutMs: QUEUE_TIMEOUT_MS,
+    // Short, so that the token the healthy run obtained is no longer young when the outage run
+    // starts (a 401 on a young token is the loop guard's, not a refresh).
+    cooldownMs: COOLDOWN_MS,
+    logger: { debug: () => {}, warn: () => {} },
+  });
+  cleanups.push(() => coordinator.dispose?.());
+  cleanups.push(() => gate.destroy());
+  await gate.setTokens(await login(auth.url));
+  return { client, api, gate };
+}
+
+async function storm(api: AxiosInstance, n: number) {
+  const started = Date.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => api.get(`/api/items/${i}`)),
+  );
+  return { results, ms: Date.now() - started };
+}
+
+const clientOptions: Array<[string, RedisOptions]> = [
+  ['ioredis defaults (offline queue, 20 retries per request)', {}],
+  [
+    'enableOfflineQueue: false, maxRetriesPerRequest: 1',
+    { enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+  ],
+];
+
+describe.each(clientOptions)('with %s', (_, options) => {
+  it('works while Redis is up, then fails fast with a clear error once it is stopped', async () => {
+    const { client, api, gate } = await setup(options);
+    auth.expireAll();
+    const healthy = await storm(api, 20);
+    expect(healthy.results.every((result) => result.status === 'fulfilled')).toBe(true);
+    expect(auth.stats.refreshSuccesses).toBe(1);
+
+    await sleep(COOLDOWN_MS);
+    await redis.stop();
+    while (client.status === 'ready') await sleep(5);
+    auth.expireAll();
+    auth.resetStats();
+    const down = await storm(api, 20);
+
+    expect(down.results.every((result) => result.status === 'rejected')).toBe(true);
+    const errors = down.results.map((result) => (result as PromiseRejectedResult).reason as Error);
+    // Requests that waited for the refresh share its failure; those whose 401 came back after it
+    // reject with COOLDOWN, whose cause is that failure. Never a queue or refresh timeout.
+    const failures = errors.map((error) => (isRefreshGateError(error) ? error.cause : error));
+    for (const [i, error] of errors.entries()) {
+      if (isRefreshGateError(error)) expect(error.code).toBe('COOLDOWN');
+      expect(failures[i]).toMatchObject({ name: 'RedisUnavailableError' });
+    }
+    const failure = failures[0] as Error;
+    expect(failure.message).toMatch(
+      /^Redis is unavailable \(connection (reconnecting|connecting|close|end)[^)]*\); taking the refresh lock failed\. Check the connection/,
+    );
+    // No refresh ran: the lock was never had, so the rotating token was not spent.
+    expect(auth.stats.refreshCalls).toBe(0);
+    expect(down.ms).toBeLessThan(REFRESH_TIMEOUT_MS);
+    expect(gate.state.waiting).toBe(0);
+    console.log(
+      `redis down (${_}): 20 requests failed in ${down.ms} ms (${new Set(failures).size} refresh attempt(s)): ${failure.message}`,
+    );
+  });
+});
+
+it('Redis stops while the lock is held: the refresh fails within refreshTimeoutMs, nothing hangs, and it works again once Redis is back', async () => {
+  const { client, api, gate } = await setup({});
+  auth.expireAll();
+  auth.resetStats();
+  auth.knobs.refreshLatencyMs = 300;
+  const running = storm(api, 20);
+  while (auth.stats.refreshCalls === 0) await sleep(5);
+  await redis.stop();
+
+  const { results, ms } = await running;
+  expect(results.every((result) => result.status === 'rejected')).toBe(true);
+  const error = (results[0] as PromiseRejectedResult).reason as Error;
+  // The refresh answered, but its tokens could not be stored in Redis.
+  expect(error).toMatchObject({ name: 'RedisUnavailableError' });
+  expect(error.message).toMatch(/storing the tokens/);
+  expect(ms).toBeLessThan(REFRESH_TIMEOUT_MS + 1_000);
+  expect(gate.state.waiting).toBe(0);
+  console.log(`redis down mid-refresh: 20 requests failed in ${ms} ms: ${error.message}`);
+
+  // Back: the same client reconnects; after a login the gate works again.
+  await redis.restart();
+  while (client.status !== 'ready') await sleep(10);
+  auth.knobs.refreshLatencyMs = 0;
+  await gate.setTokens(await login(auth.url));
+  await expect(api.get('/api/after')).resolves.toMatchObject({ status: 200 });
+});

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import {
+  createRefreshDeduper,
+  type DedupeStore,
+  isRefreshDedupeError,
+  memoryDedupeStore,
+  RefreshDedupeError,
+} from '../../src/server/index.js';
+import { deferred, flush } from '../helpers/deferred.js';
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+describe('createRefreshDeduper', () => {
+  it('runs rotate once for 50 concurrent calls with the same key and gives all of them its result', async () => {
+    const deduper = createRefreshDeduper();
+    const rotation = deferred<{ accessToken: string }>();
+    const rotate = jest.fn(() => rotation.promise);
+    const calls = Array.from({ length: 50 }, () => deduper.dedupe('r1', rotate));
+    await flush();
+    expect(rotate).toHaveBeenCalledTimes(1);
+    const pair = { accessToken: 'a2' };
+    rotation.resolve(pair);
+    const results = await Promise.all(calls);
+    expect(results.every((result) => result === pair)).toBe(true);
+    deduper.dispose();
+  });
+
+  it('keeps different keys apart', async () => {
+    const deduper = createRefreshDeduper();
+    const rotate = jest.fn(async () => Math.random());
+    const [one, two] = await Promise.all([
+      deduper.dedupe('r1', rotate),
+      deduper.dedupe('r2', rotate),
+    ]);
+    expect(rotate).toHaveBeenCalledTimes(2);
+    expect(one).not.toBe(two);
+    deduper.dispose();
+  });
+
+  it('serves the result to calls within graceMs after it settled, and rotates again after', async () => {
+    jest.useFakeTimers();
+    const deduper = createRefreshDeduper({ graceMs: 30_000 });
+    let n = 0;
+    const rotate = jest.fn(async () => ({ accessToken: `a${++n}` }));
+    const first = await deduper.dedupe('r1', rotate);
+
+    await jest.advanceTimersByTimeAsync(29_999);
+    await expect(deduper.dedupe('r1', rotate)).resolves.toBe(first);
+    expect(rotate).toHaveBeenCalledTimes(1);
+
+    await jest.advanceTimersByTimeAsync(1);
+    await expect(deduper.dedupe('r1', rotate)).resolves.toEqual({ accessToken: 'a2' });
+    expect(rotate).toHaveBeenCalledTimes(2);
+    deduper.dispose();
+  });
+
+  it('shares a failure with the calls waiting on it, never keeps it: the next call rotates again', async () => {
+    const deduper = createRefreshDeduper();
+    const rotation = deferred<string>();
+    const rotate = jest.fn(() => rotation.promise);
+    const calls = Array.from({ length: 5 }, () =>
+      deduper.dedupe('r1', rotate).catch((error: unknown) => error),
+    );
+    await flush();
+    const failure = new Error('database down');
+    rotation.reject(failure);
+    const errors = await Promise.all(calls);
+    expect(errors.every((error) => error === failure)).toBe(true);
+
+    await expect(deduper.dedupe('r1', async () => 'recovered')).resolves.toBe('recovered');
+    expect(rotate).toHaveBeenCalledTimes(1);
+    deduper.dispose();
+  });
+
+  it('rejects a call that waited past waitTimeoutMs with a 429 error; the rotation goes on for the others', async () => {
+    jest.useFakeTimers();
+    const deduper = createRefreshDeduper({ waitTimeoutMs: 10_000 });
+    const rotation = deferred<string>();
+    const first = deduper.dedupe('r1', () => rotation.promise);
+    await jest.advanceTimersByTimeAsync(4_000);
+    const late = deduper.dedupe('r1', async () => 'never').catch((error: unknown) => error);
+
+    await jest.advanceTimersByTimeAsync(9_999);
+    const patient = deduper.dedupe('r1', async () => 'never');
+    await jest.advanceTimersByTimeAsync(1);
+    const error = await late;
+    expect(error).toBeInstanceOf(RefreshDedupeError);
+    expect(isRefreshDedupeError(error)).toBe(true);
+    expect(error).toMatchObject({ status: 429, statusCode: 429, code: 'DEDUPE_TIMEOUT' });
+    expect((error as Error).message).toBe(
+      'a refresh with this refresh token is still running after 10000 ms (waitTimeoutMs); retry shortly',
+    );
+
+    rotation.resolve('pair');
+    await expect(first).resolves.toBe('pair');
+    await expect(patient).resolves.toBe('pair');
+    expect(jest.getTimerCount()).toBe(1); // the store's sweeper, for the kept result
+    deduper.dispose();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('keeps only the SHA-256 of the key', async () => {
+    const seen: string[] = [];
+    const inner = memoryDedupeStore();
+    const store: DedupeStore = {
+      claim: (hash, leaseMs) => {
+        seen.push(hash);
+        return inner.claim(hash, leaseMs);
+      },
+      fulfil: (hash, token, value, graceMs) => {
+        seen.push(hash);
+        return inner.fulfil(hash, token, value, graceMs);
+      },
+      abandon: (hash, token) => inner.abandon(hash, token),
+      watch: (hash, onChange) => inner.watch(hash, onChange),
+    };
+    const deduper = createRefreshDeduper({ store });
+    await deduper.dedupe('secret-refresh-token', async () => 'pair');
+    expect(seen).toEqual([sha256('secret-refresh-token'), sha256('secret-refresh-token')]);
+    expect(seen.join()).not.toContain('secret-refresh-token');
+    deduper.dispose();
+  });
+
+  it('waits for a rotation that another instance claimed, and takes the result it stores', async () => {
+    const store = memoryDedupeStore();
+    const here = createRefreshDeduper({ store });
+    const there = createRefreshDeduper({ store });
+    const rotation = deferred<string>();
+    const rotateThere = jest.fn(() => rotation.promise);
+    const rotateHere = jest.fn(async () => 'duplicate');
+    const first = there.dedupe('r1', rotateThere);
+    await flush();
+    const second = here.dedupe('r1', rotateHere);
+    await flush();
+    rotation.resolve('pair');
+    await expect(first).resolves.toBe('pair');
+    await expect(second).resolves.toBe('pair');
+    expect(rotateHere).not.toHaveBeenCalled();
+
+    // After a failure over there, the waiter here claims and rotates itself.
+    const failing = deferred<string>();
+    const third = there.dedupe('r2', () => failing.promise).catch((error: unknown) => error);
+    await flush();
+    const fourth = here.dedupe('r2', async () => 'retried here');
+    await flush();
+    failing.reject(new Error('boom'));
+    expect(await third).toMatchObject({ message: 'boom' });
+    await expect(fourth).resolves.toBe('retried here');
+    here.dispose();
+    there.dispose();
+  });
+
+  it('validates its options and arguments', async () => {
+    expect(() => createRefreshDeduper({ graceMs: -1 })).toThrow(
+      'Expected `graceMs` to be a finite number >= 0, got `-1` (number)',
+    );
+    expect(() => createRefreshDeduper({ waitTimeoutMs: Number.NaN })).toThrow(RangeError);
+    const deduper = createRefreshDeduper();
+    await expect(deduper.dedupe('', async () => 1)).rejects.toThrow('non-empty string');
+    await expect(deduper.dedupe('k', 'nope' as unknown as () => Promise<number>)).rejects.toThrow(
+      'function',
+    );
+    deduper.dispose();
+    await expect(deduper.dedupe('k', async () => 1)).rejects.toThrow('disposed');
+  });
+});
+
+describe('memoryDedupeStore', () => {
+  it('sweeps expired entries with an unref-ed timer that stops once it is empty', async () => {
+    jest.useFakeTimers();
+    const store = memoryDedupeStore();
+    const deduper = createRefreshDeduper({ graceMs: 5_000, store });
+    await deduper.dedupe('r1', async () => 'a');
+    await deduper.dedupe('r2', async () => 'b');
+    expect(store.size).toBe(2);
+    expect(jest.getTimerCount()).toBe(1);
+
+    await jest.advanceTimersByTimeAsync(6_000);
+    expect(jest.getTimerCount()).toBe(0);
+    expect(store.size).toBe(0);
+    deduper.dispose();
+  });
+
+  it('holds nothing after dispose', async () => {
+    jest.useFakeTimers();
+    const store = memoryDedupeStore();
+    const deduper = createRefreshDeduper({ store });
+    await deduper.dedupe('r1', async () => 'a');
+    deduper.dispose();
+    expect(store.size).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('does not let a caller whose claim expired overwrite the claim another caller took since', async () => {
+    jest.useFakeTimers();
+    const store = memoryDedupeStore();
+    const first = await store.claim('h', 1_000);
+    await jest.advanceTimersByTimeAsync(1_000);
+    const second = await store.claim('h', 1_000);
+    expect(second.state).toBe('claimed');
+    if (first.state !== 'claimed' || second.state !== 'claimed') throw new Error('unreachable');
+    await store.fulfil('h', first.token, 'stale', 30_000);
+    await expect(store.claim('h', 1_000)).resolves.toEqual({ state: 'busy' });
+    await store.fulfil('h', second.token, 'fresh', 30_000);
+    await expect(store.claim('h', 1_000)).resolves.toEqual({ state: 'done', value: 'fresh' });
+    store.dispose!();
+  });
+});

@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { type Coordinator, RefreshGateError, type Tokens } from '../index.js';
+import { checkClientAndKey, describe, invalid, redisError, unavailable } from './connection.js';
+import { parseTokens } from './redis-store.js';
+import { ignore, Subscriber } from './subscriber.js';
+
+/**
+ * Options of {@link redisCoordinator}.
+ *
+ * @example
+ * ```ts
+ * const coordinator = redisCoordinator({ client: redis, key: 'tokens:billing-api', lockTtlMs: 5_000 });
+ * ```
+ */
+export interface RedisCoordinatorOptions {
+  /** An ioredis client; it is used, never created or closed. A subscriber is made from it with `client.duplicate()`. */
+  readonly client: Redis;
+  /**
+   * Names the scope: every process using the same key refreshes one at a time. Used as a prefix
+   * (`<key>:lock`, `<key>:queue`, `<key>:alive`, `<key>:seq`, channel `<key>:events`).
+   */
+  readonly key: string;
+  /**
+   * How long the lock outlives a holder that died (crash, SIGKILL, lost network). A live holder
+   * renews it every `lockTtlMs / 3` while its refresh runs, so a refresh may take longer; keep it
+   * below the gates' `refreshTimeoutMs`, so that waiters can take over from a dead holder before
+   * they give up themselves. @default 5_000
+   */
+  readonly lockTtlMs?: number;
+}
+
+const DEFAULT_LOCK_TTL_MS = 5_000;
+/** Waiters poll at most this far apart; a release wakes them earlier, through the channel. */
+const MAX_POLL_MS = 250;
+const MIN_POLL_MS = 10;
+/**
+ * A waiter that stopped polling this long ago (its process died) loses its place in the queue.
+ * Far above MAX_POLL_MS, so that a busy event loop does not drop a live waiter.
+ */
+const WAITER_TTL_MS = 5_000;
+
+const RELEASED = 'released';
+
+// A FIFO lock. Waiters take a ticket (INCR) and queue in a sorted set; only the head may take the
+// lock, with SET NX PX and its own fencing value. Every call renews the caller's liveness
+// deadline; waiters whose deadline passed (dead processes) are dropped, so they cannot block the
+// queue. TIME is read inside the script, so that clocks of different hosts do not matter.
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, member in ipairs(dead) do
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZREM', KEYS[3], member)
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], 86400000)
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) * 2)
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+if head == ARGV[1] and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 1
+end
+return 0
+`;
+
+// Only the owner (same fencing value) deletes the lock: one whose lock expired and was taken by
+// another process must not release that other process's lock.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], '${RELEASED}')
+  return 1
+end
+return 0
+`;
+
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`;
+
+// A waiter that gives up leaves the queue; if it was at the head, the next one is told.
+const LEAVE = `
+local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if head == ARGV[1] then
+  redis.call('PUBLISH', ARGV[2], '${RELEASED}')
+end
+return 0
+`;
+
+/**
+ * Makes one refresh run at a time across every process that shares a Redis `key` (a PM2 cluster,
+ * the pods of a deployment), for gates whose tokens live in a shared store such as
+ * {@link redisStore}. The lock is `SET NX PX` with a unique fencing value, taken in FIFO order,
+ * renewed while the refresh runs and released only by its owner; waiters are woken through a
+ * channel (and poll as a fallback), and the gate re-reads the store once it holds the lock, so a
+ * process that waited adopts the tokens the first one obtained instead of refreshing again.
+ *
+ * A holder that dies stops renewing: the lock expires after `lockTtlMs` and the next waiter goes
+ * on. A Redis that is down fails the refresh at once with a `RedisUnavailableError` that says so;
+ * every wait is bounded by the gate's `refreshTimeoutMs` and its abort signal. Call `dispose()`
+ * when done (it closes the subscriber connection; the client itself is yours).
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { redisCoordinator, redisStore } from 'axios-refresh-gate/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL);
+ * const gate = attachRefreshGate(api, {
+ *   refresh: ({ tokens, signal }) => refreshTokens(tokens?.refreshToken, signal),
+ *   store: redisStore({ client: redis, key: 'tokens:billing-api' }),
+ *   coordinator: redisCoordinator({ client: redis, key: 'tokens:billing-api' }),
+ * });
+ * ```
+ */
+export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator {
+  checkClientAndKey(options, 'redisCoordinator');
+  const { client, key, lockTtlMs = DEFAULT_LOCK_TTL_MS } = options;
+  if (typeof lockTtlMs !== 'number' || !Number.isFinite(lockTtlMs) || lockTtlMs < 100) {
+    throw invalid(
+      `Expected \`lockTtlMs\` to be a finite number >= 100, got ${describe(lockTtlMs)}`,
+    );
+  }
+  const ttl = Math.round(lockTtlMs);
+  const lockKey = `${key}:lock`;
+  const queueKeys = [`${key}:queue`, `${key}:alive`] as const;
+  const channel = `${key}:events`;
+  const member = randomUUID();
+  let calls = 0;
+  let disposed = false;
+
+  const subscriber = new Subscriber(client, false);
+  const listeners = new Set<(tokens: Tokens | null) => void>();
+  const wakers = new Set<() => void>();
+  let listening = false;
+
+  const onMessage = (message: string) => {
+    if (message === RELEASED) {
+      for (const wake of [...wakers]) wake();
+      return;
+    }
+    let parsed: { from?: unknown; tokens?: unknown };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      return;
+    }
+    // Our own publishes were delivered to our listeners at once; hearing them late from Redis
+    // could put back tokens older than ones obtained since.
+    if (typeof parsed !== 'object' || parsed === null || parsed.from === member) return;
+    const tokens = parsed.tokens === null ? null : parseTokens(parsed.tokens);
+    if (tokens === null && parsed.tokens !== null) return;
+    for (const listener of [...listeners]) listener(tokens);
+  };
+
+  const listen = () => {
+    if (listening || disposed) return;
+    listening = true;
+    subscriber.listen(channel, onMessage);
+  };
+
+  const release = (id: string) => {
+    client.eval(RELEASE, 1, lockKey, id, channel).catch(ignore);
+  };
+
+  const acquire = (signal: AbortSignal, timeoutMs: number) =>
+    new Promise<string>((resolve, reject) => {
+      const id = `${member}:${++calls}`;
+      let done = false;
+      let inFlight = false;
+      let again = false;
+      let pollMs = MIN_POLL_MS;
+      let poll: ReturnType<typeof setTimeout> | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+
+      const cleanup = () => {
+        done = true;
+        clearTimeout(poll);
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        wakers.delete(attempt);
+      };
+      const giveUp = (error: unknown, leave: boolean) => {
+        if (done) return;
+        cleanup();
+        // Sent on the same connection after any attempt in flight, so Redis runs it after that.
+        if (leave) client.eval(LEAVE, 2, ...queueKeys, id, channel).catch(ignore);
+        reject(error);
+      };
+      const onAbort = () => giveUp(signal.reason, true);
+
+      function attempt(): void {
+        if (done) return;
+        if (inFlight) {
+          again = true;
+          return;
+        }
+        const down = unavailable(client, 'taking the refresh lock');
+        if (down) {
+          giveUp(down, false);
+          return;
+        }
+        inFlight = true;
+        clearTimeout(poll);
+        client.eval(ACQUIRE, 4, lockKey, ...queueKeys, `${key}:seq`, id, ttl, WAITER_TTL_MS).then(
+          (won) => {
+            inFlight = false;
+            if (won === 1) {
+              // Granted after the caller gave up: hand the lock straight back.
+              if (done) return release(id);
+              cleanup();
+              return resolve(id);
+            }
+            if (done) return;
+            if (again) {
+              again = false;
+              return attempt();
+            }
+            poll = setTimeout(attempt, pollMs);
+            pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+          },
+          (error: unknown) => {
+            inFlight = false;
+            giveUp(redisError(client, 'taking the refresh lock', error), true);
+          },
+        );
+      }
+
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs > 0) {
+        timer = setTimeout(
+          () =>
+            giveUp(
+              new RefreshGateError(
+                'REFRESH_TIMEOUT',
+                `the refresh lock (Redis key "${lockKey}") was not acquired within ${timeoutMs} ms (refreshTimeoutMs)`,
+              ),
+              true,
+            ),
+          timeoutMs,
+        );
+      }
+      wakers.add(attempt);
+      listen();
+      attempt();
+    });
+
+  return {
+    async runExclusive(fn, { signal, timeoutMs }) {
+      signal.throwIfAborted();
+      if (disposed) throw new Error('this redisCoordinator was disposed of');
+      const id = await acquire(signal, timeoutMs);
+      // Renew while fn runs: only a holder that stopped (died) lets its lock expire.
+      const renewal = setInterval(() => {
+        client.eval(RENEW, 1, lockKey, id, ttl).catch(ignore);
+      }, ttl / 3);
+      renewal.unref?.();
+      // Release when fn settles or the caller gives up (timeout, destroy), whichever is first: a
+      // refresh that ignores its signal must not keep the other processes waiting.
+      let released = false;
+      const releaseOnce = () => {
+        if (released) return;
+        released = true;
+        clearInterval(renewal);
+        signal.removeEventListener('abort', releaseOnce);
+        release(id);
+      };
+      signal.addEventListener('abort', releaseOnce, { once: true });
+      try {
+        return await fn();
+      } finally {
+        releaseOnce();
+      }
+    },
+    publish(tokens) {
+      // Gates sharing this coordinator hear each other at once, as with the in-process one.
+      for (const listener of [...listeners]) listener(tokens);
+      if (disposed || unavailable(client, 'publishing tokens')) return;
+      client.publish(channel, JSON.stringify({ from: member, tokens })).catch(ignore);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      listen();
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    dispose() {
+      disposed = true;
+      listeners.clear();
+      subscriber.close();
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { TokenStore, Tokens } from '../index.js';
+import { checkClientAndKey, redisError, unavailable } from './connection.js';
+import { Subscriber } from './subscriber.js';
+
+/**
+ * Options of {@link redisStore}.
+ *
+ * @example
+ * ```ts
+ * const store = redisStore({ client: redis, key: 'tokens:billing-api' });
+ * ```
+ */
+export interface RedisStoreOptions {
+  /** An ioredis client; it is used, never created or closed. */
+  readonly client: Redis;
+  /** The Redis key holding the tokens as JSON; changes are announced on channel `<key>:changed`. */
+  readonly key: string;
+}
+
+/**
+ * Reads what a store or a message holds: `Tokens` with a non-empty `accessToken`, or `null` for
+ * anything else (a corrupted or foreign value must not crash the gate; it refreshes instead).
+ */
+export function parseTokens(value: unknown): Tokens | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { accessToken, refreshToken, expiresAt } = value as Record<string, unknown>;
+  if (typeof accessToken !== 'string' || accessToken === '') return null;
+  if (refreshToken !== undefined && typeof refreshToken !== 'string') return null;
+  if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)))
+    return null;
+  const tokens: { accessToken: string; refreshToken?: string; expiresAt?: number } = {
+    accessToken,
+  };
+  if (refreshToken !== undefined) tokens.refreshToken = refreshToken;
+  if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
+  return tokens;
+}
+
+/**
+ * A token store shared by every process that uses the same Redis `key`: the tokens as JSON in
+ * that key, changes announced on a channel. Asynchronous, so the gate keeps the last tokens it
+ * read or heard and reads Redis again only under the refresh lock. A value that is not valid
+ * tokens JSON reads as `null` (the gate then refreshes), never as an exception.
+ *
+ * The subscriber connection (`client.duplicate()`) opens with the first `subscribe` and closes
+ * when the last listener unsubscribes (the gate does so on `destroy()`).
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { redisCoordinator, redisStore } from 'axios-refresh-gate/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL);
+ * const store = redisStore({ client: redis, key: 'tokens:billing-api' });
+ * const gate = attachRefreshGate(api, {
+ *   refresh,
+ *   store,
+ *   coordinator: redisCoordinator({ client: redis, key: 'tokens:billing-api' }),
+ * });
+ * ```
+ */
+export function redisStore(options: RedisStoreOptions): TokenStore {
+  checkClientAndKey(options, 'redisStore');
+  const { client, key } = options;
+  const channel = `${key}:changed`;
+  const origin = randomUUID();
+  const subscriber = new Subscriber(client, true);
+
+  const write = async (what: string, command: () => Promise<unknown>) => {
+    const down = unavailable(client, what);
+    if (down) throw down;
+    try {
+      await command();
+    } catch (error) {
+      throw redisError(client, what, error);
+    }
+  };
+  const announce = (tokens: Tokens | null) => JSON.stringify({ from: origin, tokens });
+
+  return {
+    async get() {
+      const what = `reading the tokens (key "${key}")`;
+      const down = unavailable(client, what);
+      if (down) throw down;
+      let raw: string | null;
+      try {
+        raw = await client.get(key);
+      } catch (error) {
+        throw redisError(client, what, error);
+      }
+      if (raw === null) return null;
+      try {
+        return parseTokens(JSON.parse(raw));
+      } catch {
+        return null;
+      }
+    },
+    set(tokens) {
+      // One connection runs commands in order: the key is written before the message goes out.
+      return write(`storing the tokens (key "${key}")`, () =>
+        Promise.all([
+          client.set(key, JSON.stringify(tokens)),
+          client.publish(channel, announce(tokens)),
+        ]),
+      );
+    },
+    clear() {
+      return write(`clearing the tokens (key "${key}")`, () =>
+        Promise.all([client.del(key), client.publish(channel, announce(null))]),
+      );
+    },
+    subscribe(listener) {
+      return subscriber.listen(channel, (message) => {
+        let parsed: { from?: unknown; tokens?: unknown };
+        try {
+          parsed = JSON.parse(message) as typeof parsed;
+        } catch {
+          return;
+        }
+        // This store's own writes are not news to the gate that made them.
+        if (typeof parsed !== 'object' || parsed === null || parsed.from === origin) return;
+        const tokens = parsed.tokens === null ? null : parseTokens(parsed.tokens);
+        if (tokens === null && parsed.tokens !== null) return;
+        listener(tokens);
+      });
+    },
+  };
+}
