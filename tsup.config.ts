@@ -25,6 +25,7 @@ const coreByPackageName: EsbuildPlugin = {
  */
 const entry = {
   index: 'src/index.ts',
+  browser: 'src/browser/index.ts',
   redis: 'src/redis/index.ts',
   server: 'src/server/index.ts',
 };

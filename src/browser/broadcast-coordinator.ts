@@ -1,0 +1,247 @@
+import {
+  type Coordinator,
+  type GateLogger,
+  inProcessCoordinator,
+  RefreshGateError,
+  type Tokens,
+} from '../index.js';
+import { tokensFrom } from './token-shape.js';
+
+/**
+ * Options of {@link broadcastCoordinator}.
+ *
+ * @example
+ * ```ts
+ * broadcastCoordinator({ name: 'my-app-auth', logger: console });
+ * ```
+ */
+export interface BroadcastCoordinatorOptions {
+  /**
+   * The Web Lock and BroadcastChannel name: tabs of one origin that use the same name share one
+   * refresh. Use one name per account or token set.
+   * @default 'axios-refresh-gate'
+   */
+  readonly name?: string;
+  /**
+   * Where the coordinator says, once, that it fell back to coordinating within this tab only.
+   * @default warnings to `console.warn`
+   */
+  readonly logger?: Pick<GateLogger, 'warn'>;
+}
+
+const DEFAULT_NAME = 'axios-refresh-gate';
+/** Marks our messages, so that other code posting on a channel of the same name is ignored. */
+const SOURCE = 'axios-refresh-gate';
+
+const defaultLogger: Pick<GateLogger, 'warn'> = {
+  warn: (...args) => console.warn('[axios-refresh-gate]', ...args),
+};
+
+interface Platform {
+  locks: LockManager | undefined;
+  Channel: typeof BroadcastChannel | undefined;
+}
+
+function detect(): Platform {
+  const scope = globalThis as {
+    navigator?: { locks?: LockManager };
+    BroadcastChannel?: typeof BroadcastChannel;
+  };
+  const locks = scope.navigator?.locks;
+  return {
+    // Web Locks exist only in secure contexts (https, localhost); elsewhere `locks` is undefined.
+    locks: typeof locks?.request === 'function' ? locks : undefined,
+    Channel: typeof scope.BroadcastChannel === 'function' ? scope.BroadcastChannel : undefined,
+  };
+}
+
+/**
+ * Makes every tab (and worker) of an origin behave as one gate: the refresh runs under a Web Lock,
+ * so one tab refreshes while the others wait for the lock, re-read the store when they get it and
+ * use the tokens the first tab stored; new tokens are announced on a BroadcastChannel so that idle
+ * tabs update at once. A tab closed or crashed mid-refresh releases the lock (the browser does it)
+ * and the next tab takes over.
+ *
+ * Pair it with a store all tabs share, such as {@link webStorageStore} on `localStorage`. Where Web
+ * Locks are missing (insecure contexts, old browsers, some webviews, Node) it coordinates within
+ * this tab only, like `inProcessCoordinator()`; where only BroadcastChannel is missing it keeps the
+ * Web Lock and announces within this tab only. Either way the logger says so once.
+ *
+ * @example
+ * ```ts
+ * import { attachRefreshGate } from 'axios-refresh-gate';
+ * import { broadcastCoordinator, webStorageStore } from 'axios-refresh-gate/browser';
+ *
+ * attachRefreshGate(api, {
+ *   refresh,
+ *   store: webStorageStore(localStorage),
+ *   coordinator: broadcastCoordinator(),
+ * });
+ * ```
+ */
+export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}): Coordinator {
+  const { name = DEFAULT_NAME, logger = defaultLogger } = options;
+  if (typeof name !== 'string' || name === '') {
+    throw new RefreshGateError(
+      'INVALID_OPTIONS',
+      `Expected \`name\` to be a non-empty string, got \`${String(name)}\` (${typeof name})`,
+    );
+  }
+  const { locks, Channel } = detect();
+  const local = inProcessCoordinator();
+
+  const missing = [
+    ...(locks ? [] : ['Web Locks (navigator.locks)']),
+    ...(Channel ? [] : ['BroadcastChannel']),
+  ];
+  if (missing.length > 0) {
+    logger.warn(
+      `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not available here (an insecure context, an old browser, a webview or Node): ${
+        locks
+          ? 'refreshes are still one at a time across tabs, but new tokens are announced within this tab only'
+          : 'refreshes and new tokens are coordinated within this tab only'
+      }`,
+    );
+  }
+
+  if (!locks) return local;
+
+  const channel = Channel ? new Channel(name) : undefined;
+  // A second object on the channel, to post the barrier's pings from (a channel object does not
+  // hear its own messages).
+  const probe = Channel ? new Channel(name) : undefined;
+  const listeners = new Set<(tokens: Tokens | null) => void>();
+  const pings = new Map<string, () => void>();
+  let sequence = 0;
+  const onMessage = (event: MessageEvent) => {
+    const data = event.data as { source?: unknown; tokens?: unknown; ping?: unknown } | null;
+    if (typeof data !== 'object' || data === null || data.source !== SOURCE) return;
+    if (typeof data.ping === 'string') {
+      pings.get(data.ping)?.();
+      return;
+    }
+    const tokens = data.tokens === null ? null : tokensFrom(data.tokens);
+    if (tokens === undefined) return;
+    for (const listener of [...listeners]) listener(tokens);
+  };
+  channel?.addEventListener('message', onMessage);
+  let disposed = false;
+
+  /**
+   * Resolves once every message posted on the channel before the call has been delivered here.
+   * The lock holder announces its tokens before it releases the lock, but the browser delivers
+   * the lock grant and the channel's messages on separate paths, so the grant can come first;
+   * a ping sent through the channel after the grant arrives after them.
+   */
+  const barrier = (): Promise<void> | undefined => {
+    if (!channel || !probe || disposed) return undefined;
+    const id = `${++sequence}:${Math.random()}`;
+    return new Promise<void>((resolve) => {
+      pings.set(id, () => {
+        pings.delete(id);
+        resolve();
+      });
+      probe.postMessage({ source: SOURCE, ping: id });
+    });
+  };
+
+  return {
+    runExclusive: (fn, opts) => runUnderWebLock(locks, name, fn, opts, barrier),
+    publish(tokens) {
+      if (disposed) return;
+      if (!channel) return local.publish?.(tokens);
+      channel.postMessage({ source: SOURCE, tokens: tokens === null ? null : tokensFrom(tokens) });
+    },
+    subscribe(listener) {
+      if (!channel) return local.subscribe?.(listener) ?? (() => {});
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      listeners.clear();
+      local.dispose?.();
+      for (const done of [...pings.values()]) done();
+      if (channel) {
+        channel.removeEventListener('message', onMessage);
+        channel.close();
+      }
+      probe?.close();
+    },
+  };
+}
+
+async function runUnderWebLock<T>(
+  locks: LockManager,
+  name: string,
+  fn: () => Promise<T>,
+  { signal, timeoutMs }: { signal: AbortSignal; timeoutMs: number },
+  barrier: () => Promise<void> | undefined,
+): Promise<T> {
+  signal.throwIfAborted();
+  // The lock request gets its own signal: it aborts on the caller's signal *or* on timeoutMs,
+  // and only while waiting (aborting a granted request does nothing in Web Locks).
+  const waiting = new AbortController();
+  const giveUp = () => waiting.abort(signal.reason);
+  signal.addEventListener('abort', giveUp, { once: true });
+  const timer =
+    timeoutMs > 0
+      ? setTimeout(
+          () =>
+            waiting.abort(
+              new RefreshGateError(
+                'REFRESH_TIMEOUT',
+                `the refresh lock was not acquired within ${timeoutMs} ms (refreshTimeoutMs)`,
+              ),
+            ),
+          timeoutMs,
+        )
+      : undefined;
+  const stopWaiting = () => {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', giveUp);
+  };
+  try {
+    return await locks.request(name, { mode: 'exclusive', signal: waiting.signal }, () => {
+      stopWaiting();
+      // The grant and the abort can land in the same turn; the caller has already been told no.
+      if (waiting.signal.aborted) throw waiting.signal.reason;
+      return holdWhile(async () => {
+        await barrier();
+        // Aborted during the barrier: the lock is already released, fn must not run.
+        signal.throwIfAborted();
+        return fn();
+      }, signal);
+    });
+  } catch (error) {
+    // Browsers that predate abort reasons reject an aborted request with a plain AbortError.
+    if (waiting.signal.aborted && isAbortError(error)) throw waiting.signal.reason;
+    throw error;
+  } finally {
+    stopWaiting();
+  }
+}
+
+/**
+ * The lock is held until the returned promise settles: when `fn` settles, or as soon as the caller
+ * aborts (refresh timeout, destroy), so a refresh that ignores its signal cannot keep the other
+ * tabs waiting.
+ */
+function holdWhile<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const release = () => reject(signal.reason);
+    signal.addEventListener('abort', release, { once: true });
+    new Promise<T>((run) => run(fn()))
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', release));
+  });
+}
+
+const isAbortError = (error: unknown) =>
+  typeof error === 'object' &&
+  error !== null &&
+  (error as { name?: unknown }).name === 'AbortError';
