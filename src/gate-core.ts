@@ -86,6 +86,15 @@ export class GateCore {
   private refreshes = 0;
   private failures = 0;
   private announced: string | null | undefined;
+  /** The access token the store answered last (`undefined` before the first read). */
+  private storeShows: string | null | undefined;
+  /**
+   * Tokens another member announced while the store still showed `lagging`. A store shared
+   * through a channel of its own can show a change later than the coordinator announces it:
+   * localStorage reaches other tabs on its own schedule, even after the lock holder released the
+   * lock. Until the store shows something else, these are the current tokens.
+   */
+  private ahead: { tokens: Tokens; lagging: string | null } | undefined;
 
   /** The token each request was sent with: `null` for none, missing when the gate did not see it. */
   // A symbol key on the config rather than a WeakMap: one property write per request instead of a
@@ -137,7 +146,7 @@ export class GateCore {
       }
       return this.load(value);
     }
-    this.cache = value ?? null;
+    this.cache = this.fromStore(value ?? null);
     return this.cache;
   }
 
@@ -160,12 +169,24 @@ export class GateCore {
     return this.loading;
   }
 
+  /** What the store answered, unless it still lags behind tokens announced elsewhere. */
+  private fromStore(value: Tokens | null): Tokens | null {
+    const token = value?.accessToken ?? null;
+    this.storeShows = token;
+    const ahead = this.ahead;
+    if (ahead) {
+      if (token === ahead.lagging) return ahead.tokens;
+      this.ahead = undefined;
+    }
+    return value;
+  }
+
   /** The tokens to attach without waiting: for the refresh call itself. */
   private peekTokens(): Tokens | null {
     if (this.asyncStore) return this.cache;
     try {
       const value = this.options.store.get();
-      return isThenable(value) ? this.cache : (value ?? null);
+      return isThenable(value) ? this.cache : this.fromStore(value ?? null);
     } catch {
       return this.cache;
     }
@@ -493,7 +514,7 @@ export class GateCore {
       async (): Promise<Outcome> => {
         signal.throwIfAborted();
         // Double-check under the lock: another tab or process may have refreshed while we waited.
-        const latest = (await store.get()) ?? null;
+        const latest = this.fromStore((await store.get()) ?? null);
         if (latest && latest.accessToken !== staleToken && !this.expiring(latest)) {
           return { kind: 'adopted', tokens: latest };
         }
@@ -505,6 +526,7 @@ export class GateCore {
         signal.throwIfAborted();
         const tokens = toTokens(result, latest, 'refresh');
         await store.set(tokens);
+        this.wrote(tokens);
         this.publish(tokens);
         return { kind: 'refreshed', tokens };
       },
@@ -591,6 +613,7 @@ export class GateCore {
     this.assertAlive();
     const tokens = toTokens(input, null, 'setTokens');
     await this.options.store.set(tokens);
+    this.wrote(tokens);
     this.cache = tokens;
     this.loaded = true;
     this.failure = null;
@@ -612,6 +635,7 @@ export class GateCore {
       ),
     });
     await this.options.store.clear();
+    this.wrote(null);
     this.cache = null;
     this.loaded = true;
     this.failure = null;
@@ -688,8 +712,29 @@ export class GateCore {
     }
   }
 
+  /** The store holds what this gate wrote: nothing heard before is ahead of it. */
+  private wrote(tokens: Tokens | null): void {
+    this.storeShows = tokens?.accessToken ?? null;
+    this.ahead = undefined;
+  }
+
   private heard(tokens: Tokens | null): void {
     if (this.destroyed || this.publishing) return;
+    // What does the store show now? A synchronous store says at once; otherwise its last answer.
+    if (!this.asyncStore) {
+      try {
+        const value = this.options.store.get();
+        if (isThenable(value)) value.then(undefined, () => {});
+        else this.storeShows = value?.accessToken ?? null;
+      } catch {
+        // The next read reports it.
+      }
+    }
+    const shows = this.storeShows;
+    this.ahead =
+      tokens !== null && shows !== undefined && tokens.accessToken !== shows
+        ? { tokens, lagging: shows }
+        : undefined;
     this.cache = tokens ?? null;
     this.loaded = true;
     this.announce(this.cache);

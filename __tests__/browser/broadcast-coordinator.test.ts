@@ -10,6 +10,7 @@ import {
   isRefreshGateError,
   memoryStore,
   type RefreshContext,
+  type TokenStore,
   type Tokens,
 } from '../../src/index.js';
 import { coordinatorContract } from '../helpers/coordinator-contract.js';
@@ -343,6 +344,59 @@ describe('with Web Locks and BroadcastChannel', () => {
       await eventually(() => changed.length === 1, 'the second tab heard the new tokens');
       expect(changed).toEqual([fresh]);
       expect(logger.warn).not.toHaveBeenCalled();
+    } finally {
+      one.destroy();
+      two.destroy();
+    }
+  });
+
+  it('a tab whose store still shows the stale token when the lock comes adopts the tokens it heard', async () => {
+    // localStorage reaches the other tabs on its own schedule: in Chromium the lock grant and the
+    // announcement can both come before the write. Each gate here has its own view of the store;
+    // the second one's view is only updated when the test says so.
+    const name = freshName();
+    const old: Tokens = { accessToken: 'old', refreshToken: 'r1' };
+    const views = [old, old];
+    const store = (i: number): TokenStore => ({
+      get: () => views[i]!,
+      set: (tokens) => {
+        views[i] = tokens;
+      },
+      clear: () => {},
+    });
+    const calls: Array<ReturnType<typeof deferred<Tokens>>> = [];
+    const refresh = () => {
+      const call = deferred<Tokens>();
+      calls.push(call);
+      return call.promise;
+    };
+    const logger = { debug: () => {}, warn: () => {} };
+    const one = createRefreshGate({ refresh, store: store(0), coordinator: make(name), logger });
+    const two = createRefreshGate({ refresh, store: store(1), coordinator: make(name), logger });
+    try {
+      const first = one.refresh();
+      await eventually(() => calls.length === 1, 'the first tab refreshes');
+      // Settled either way, so that a failing run does not leave it rejecting unhandled.
+      const second = two.refresh().then(
+        (tokens) => tokens,
+        (error: unknown) => error,
+      );
+      await flush(10);
+      const fresh = { accessToken: 'new', refreshToken: 'r2' };
+      calls[0]!.resolve(fresh);
+      await expect(first).resolves.toEqual(fresh);
+      await eventually(
+        () => calls.length > 1 || two.state.status === 'idle',
+        'the second tab refreshed again or adopted',
+      );
+      // Its store still shows 'old', but it heard 'new' before its turn: no second refresh.
+      expect(calls).toHaveLength(1);
+      expect(views[1]).toBe(old);
+      expect(await second).toEqual(fresh);
+      // Requests keep getting the new token while the store lags, and the store once it caught up.
+      expect(await two.getAccessToken()).toBe('new');
+      views[1] = { accessToken: 'newer', refreshToken: 'r3' };
+      expect(await two.getAccessToken()).toBe('newer');
     } finally {
       one.destroy();
       two.destroy();
