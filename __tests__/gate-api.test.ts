@@ -458,6 +458,40 @@ describe('token placement', () => {
     expect(data.headers.Authorization).toBeUndefined();
   });
 
+  it('places the header as headers.set would: one header whatever its spelling, false kept', async () => {
+    const api = echo();
+    const { gate } = make({ initialTokens: { accessToken: 'tok' } });
+    gate.attach(api);
+
+    const plain = (await api.get('/x')).data.headers;
+    expect(plain.Authorization).toBe('Bearer tok');
+
+    // Another spelling already on the request is replaced, not doubled.
+    const lower = (await api.get('/x', { headers: { authorization: 'Bearer stale' } })).data
+      .headers;
+    expect(lower.authorization).toBe('Bearer tok');
+    expect(lower.Authorization).toBeUndefined();
+
+    const exact = (await api.get('/x', { headers: { Authorization: 'Bearer stale' } })).data
+      .headers;
+    expect(exact.Authorization).toBe('Bearer tok');
+
+    // `false` tells axios not to send the header; AxiosHeaders.set leaves it, and so does the gate.
+    const off = (await api.get('/x', { headers: { Authorization: false } })).data.headers;
+    expect(off.Authorization).toBe(false);
+  });
+
+  it('sets a header named like an AxiosHeaders method or __proto__ through headers.set', async () => {
+    for (const header of ['constructor', '__proto__', 'X-Token']) {
+      const api = echo();
+      const { gate } = make({ initialTokens: { accessToken: 'tok' }, header, scheme: '' });
+      gate.attach(api);
+      const config = (await api.get('/x')).config;
+      expect(config.headers.get(header)).toBe('tok');
+      expect(typeof config.headers.set).toBe('function');
+    }
+  });
+
   it('lets applyToken place the token instead', async () => {
     const api = echo();
     const applyToken = jest.fn((config, token: string) => {

@@ -79,6 +79,7 @@ export class GateCore {
   private expiryValue: number | undefined;
   private headerFor: string | null = null;
   private headerValue = '';
+  private readonly headerLower: string;
 
   /** The access token this gate's last refresh obtained, and when. */
   private young: { token: string; at: number } | null = null;
@@ -107,6 +108,7 @@ export class GateCore {
   private warnedShortLived = false;
 
   constructor(readonly options: ResolvedOptions) {
+    this.headerLower = options.header.toLowerCase();
     this.allowed = createOriginPolicy(options.allowedOrigins, (url) => {
       if (this.warnedUnscoped) return;
       this.warnedUnscoped = true;
@@ -265,7 +267,26 @@ export class GateCore {
       this.headerFor = token;
       this.headerValue = scheme ? `${scheme} ${token}` : token;
     }
-    config.headers.set(header, this.headerValue);
+    const headers = config.headers;
+    if (this.assignable(headers))
+      (headers as unknown as Record<string, string>)[header] = this.headerValue;
+    else headers.set(header, this.headerValue);
+  }
+
+  /**
+   * Whether assigning the header as a property does what `headers.set` would: it is already there
+   * under this exact name (and not `false`, which `set` keeps), or under no other spelling. Most of
+   * `set`'s cost is normalizing and re-validating a name and value that were checked up front.
+   */
+  private assignable(headers: InternalAxiosRequestConfig['headers']): boolean {
+    const { header } = this.options;
+    const current = (headers as unknown as Record<string, unknown>)[header];
+    if (current !== undefined) return current !== false && Object.hasOwn(headers, header);
+    if (this.headerLower === '__proto__') return false;
+    for (const key of Object.keys(headers)) {
+      if (key.length === header.length && key.toLowerCase() === this.headerLower) return false;
+    }
+    return true;
   }
 
   sentToken(config: object): string | null | undefined {
