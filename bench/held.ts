@@ -173,3 +173,78 @@ export async function heldRun(
     client.dispose();
   }
 }
+
+export interface InProcessStormResult {
+  client: ClientName;
+  n: number;
+  /** Time until all N settled, ms, from the first request; for `bare`, from the refresh. */
+  ms: number;
+  /** CPU time of the process over the same span, ms. */
+  cpuMs: number;
+  succeeded: number;
+  failed: number;
+  /** Requests the transport saw with a token other than the current one. */
+  stale: number;
+  refreshes: number;
+}
+
+/**
+ * The storm without sockets: N concurrent GETs with an expired token against the in-process
+ * transport, a refresh that takes `latencyMs`. What is left is the clients' own JavaScript (and
+ * axios'), so the time per request shows how each client scales, apart from Node's HTTP agent.
+ * `bare` is the reference: the refresh, then N bare axios requests with the new token.
+ */
+export async function inProcessStorm(
+  name: ClientName,
+  n: number,
+  latencyMs: number,
+): Promise<InProcessStormResult> {
+  const fresh = benchTokens(15 * 60_000, 'fresh');
+  const expired = benchTokens(-60_000, 'expired');
+  const wire = transport('answer');
+  const refresh = async (): Promise<Tokens> => {
+    await sleep(latencyMs);
+    wire.valid = fresh.accessToken;
+    return fresh;
+  };
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  if (name === 'bare') await refresh();
+  const client = await clientFactories[name]({
+    tokens: name === 'bare' ? fresh : expired,
+    refresh,
+    prepare: (api) => {
+      api.defaults.adapter = (config) => wire.adapter(config);
+    },
+  });
+  let succeeded = 0;
+  let failed = 0;
+  try {
+    const requests = new Array<Promise<void>>(n);
+    for (let i = 0; i < n; i++) {
+      requests[i] = client.api.get(`/api/items/${i}`).then(
+        () => {
+          succeeded++;
+        },
+        () => {
+          failed++;
+        },
+      );
+    }
+    await Promise.all(requests);
+    const ms = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    return {
+      client: name,
+      n,
+      ms,
+      cpuMs: (used.user + used.system) / 1000,
+      succeeded,
+      failed,
+      stale: wire.calls - succeeded,
+      refreshes: name === 'bare' ? 1 : client.refreshCalls(),
+    };
+  } finally {
+    client.dispose();
+  }
+}

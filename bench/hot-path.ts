@@ -6,7 +6,7 @@
 import type { ClientName } from './clients.js';
 import { type BenchClient, clientFactories } from './clients.js';
 import { benchTokens } from './held.js';
-import { median, mocked, type Timing, timeRequests } from './shared.js';
+import { median, mocked, quartiles, type Timing, timeRequests } from './shared.js';
 
 export const HOT_PATH_CLIENTS: readonly ClientName[] = [
   'bare',
@@ -23,6 +23,10 @@ export interface HotPathResult {
   /** Median of the per-round ratios to bare (same round, back to back). */
   ratioCpu: number;
   ratioWall: number;
+  /** First and third quartile of the per-round CPU ratios to bare: the run-to-run spread. */
+  ratioCpuQuartiles: [number, number];
+  /** CPU µs/request in each round, in round order (to compare two clients round by round). */
+  cpuPerRound: number[];
 }
 
 export async function hotPath(
@@ -67,6 +71,8 @@ export async function hotPath(
         cpuUs: median(own.map((time) => time.cpu)),
         wallUs: median(own.map((time) => time.wall)),
         ratioCpu: median(own.map((time, round) => time.cpu / bare[round]!.cpu)),
+        ratioCpuQuartiles: quartiles(own.map((time, round) => time.cpu / bare[round]!.cpu)),
+        cpuPerRound: own.map((time) => time.cpu),
         ratioWall: median(own.map((time, round) => time.wall / bare[round]!.wall)),
       };
     });

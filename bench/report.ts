@@ -4,7 +4,7 @@
  */
 
 import { CLIENT_LABELS, type ClientName } from './clients.js';
-import type { HeldResult } from './held.js';
+import type { HeldResult, InProcessStormResult } from './held.js';
 import type { HotPathResult } from './hot-path.js';
 import { median } from './shared.js';
 import type { StormResult } from './storm.js';
@@ -44,6 +44,24 @@ export interface StormSummary {
   refreshMs?: number;
 }
 
+export type InProcessRun = InProcessStormResult & { round: number };
+
+export interface InProcessSummary {
+  client: ClientName;
+  n: number;
+  runs: number;
+  /** Median time to settle, ms. */
+  ms: number;
+  /** Median µs per request beyond the refresh: (time - refresh latency) / N. */
+  usPerRequest: number;
+  /** Median over rounds of (this client's time / the reference's in the same round). */
+  ratio: number | null;
+  /** Worst run: */
+  failed: number;
+  stale: number;
+  refreshes: number;
+}
+
 export interface Target {
   name: string;
   target: string;
@@ -64,6 +82,7 @@ export interface Results {
     maxSockets: number;
     hotPath: { rounds: number; batch: number };
     memory: { ns: number[]; holdMs: number };
+    inProcess: { ns: number[]; rounds: Record<string, number> };
   };
   hotPath: HotPathResult[];
   memory: HeldResult[];
@@ -73,7 +92,20 @@ export interface Results {
   /** Storm runs not started because the run's total time budget was used up. */
   skipped: Array<{ client: ClientName; n: number; round: number }>;
   stormSummary: StormSummary[];
-  scaling: Array<{ client: ClientName; ratio100kTo10k: number | null }>;
+  /** The storm against the in-process transport (no sockets, no server). */
+  inProcess: InProcessRun[];
+  inProcessSummary: InProcessSummary[];
+  /** Node's HTTP agent queue: the cost of the shift() that takes the next waiting request. */
+  agentQueue?: Array<{ n: number; usPerShift: number }>;
+  scaling: Array<{
+    client: ClientName;
+    /** Storm on loopback, time at 100k / time at 10k. */
+    ratio100kTo10k: number | null;
+    /** The same storm in process: the client's own work. */
+    inProcessRatio100kTo10k: number | null;
+    /** Heap per waiting request at 100k / at 10k. */
+    heapRatio100kTo10k: number | null;
+  }>;
   targets: Target[];
 }
 
@@ -127,6 +159,37 @@ export function summarizeStorms(
   return summaries;
 }
 
+export function summarizeInProcess(
+  runs: readonly InProcessRun[],
+  refreshLatencyMs: number,
+): InProcessSummary[] {
+  const groups = new Map<string, InProcessRun[]>();
+  for (const run of runs) {
+    const key = `${run.client}|${run.n}`;
+    groups.set(key, [...(groups.get(key) ?? []), run]);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0]!;
+    const ratios = group.flatMap((run) => {
+      const reference = runs.find(
+        (other) => other.client === 'bare' && other.n === run.n && other.round === run.round,
+      );
+      return reference ? [run.ms / reference.ms] : [];
+    });
+    return {
+      client: first.client,
+      n: first.n,
+      runs: group.length,
+      ms: median(group.map((run) => run.ms)),
+      usPerRequest: median(group.map((run) => ((run.ms - refreshLatencyMs) * 1000) / run.n)),
+      ratio: ratios.length > 0 ? median(ratios) : null,
+      failed: Math.max(...group.map((run) => run.failed)),
+      stale: Math.max(...group.map((run) => run.stale)),
+      refreshes: Math.max(...group.map((run) => run.refreshes)),
+    };
+  });
+}
+
 // ---- formatting -----------------------------------------------------------------------------
 
 const label = (client: ClientName) => CLIENT_LABELS[client];
@@ -163,6 +226,40 @@ function errorList(errors: Record<string, number>): string {
 export function machineLine(results: Results): string {
   const { machine } = results;
   return `${machine.cpus} × ${machine.model}, ${machine.totalMemGb.toFixed(0)} GB, node ${machine.node} (${machine.platform}), load average ${machine.loadAverage.map((value) => value.toFixed(1)).join(' / ')}, ${results.date.slice(0, 10)}`;
+}
+
+function inProcessSection(results: Results): string[] {
+  const { config } = results;
+  const localNs = config.inProcess.ns;
+  const local = (client: ClientName, n: number) =>
+    results.inProcessSummary.find((row) => row.client === client && row.n === n);
+  const localClients = [...new Set(results.inProcessSummary.map((row) => row.client))];
+  if (localClients.length === 0) return [];
+  return [
+    `### Storm without sockets: the same N requests against an in-process transport (refresh latency ${config.refreshLatencyMs} ms)`,
+    '',
+    `An axios adapter stands in for the network: 200 for the current token, 401 otherwise. Left: only the clients' JavaScript and axios'. Time until all N settled, median of interleaved rounds (${localNs.map((n) => `${count(n)}: ${config.inProcess.rounds[n]}`).join(', ')}), then µs per request beyond the refresh ((time − ${config.refreshLatencyMs} ms) / N); in brackets, the ratio to the reference (the refresh, then bare axios sending N).`,
+    '',
+    table(
+      ['client', ...localNs.map((n) => `N = ${count(n)}`), 'failed, stale (worst)'],
+      localClients.map((client) => {
+        const rows = localNs.map((n) => local(client, n));
+        const failed = Math.max(0, ...rows.map((row) => row?.failed ?? 0));
+        const stale = Math.max(0, ...rows.map((row) => row?.stale ?? 0));
+        return [
+          client === 'bare' ? 'reference: refresh + bare axios' : label(client),
+          ...rows.map((row) => {
+            if (!row) return '—';
+            const ratio =
+              client === 'bare' || row.ratio === null ? '' : ` (${fixed(row.ratio, 2)}×)`;
+            return `${seconds(row.ms)}, ${fixed(row.usPerRequest, 1)} µs${ratio}`;
+          }),
+          `${count(failed)}, ${count(stale)}`,
+        ];
+      }),
+    ),
+    '',
+  ];
 }
 
 export function markdown(results: Results): string {
@@ -267,17 +364,18 @@ export function markdown(results: Results): string {
         ),
     ),
     '',
+    ...inProcessSection(results),
     '### Hot path: sequential GETs with a valid token (axios-mock-adapter, CPU bound)',
     '',
     `Median of ${config.hotPath.rounds} interleaved rounds × ${count(config.hotPath.batch)} requests; ratio = median of per-round ratios to bare axios with a static Authorization header. CPU time of the process is the steadier figure on a shared machine.`,
     '',
     table(
-      ['client', 'CPU µs/request', 'wall µs/request', 'CPU ratio', 'wall ratio'],
+      ['client', 'CPU µs/request', 'wall µs/request', 'CPU ratio (quartiles)', 'wall ratio'],
       results.hotPath.map((row) => [
         row.client === 'bare' ? 'bare axios, static header' : label(row.client),
         fixed(row.cpuUs, 1),
         fixed(row.wallUs, 1),
-        fixed(row.ratioCpu, 3),
+        `${fixed(row.ratioCpu, 3)} (${row.ratioCpuQuartiles.map((value) => fixed(value, 3)).join('–')})`,
         fixed(row.ratioWall, 3),
       ]),
     ),
@@ -311,18 +409,37 @@ export function markdown(results: Results): string {
       '',
     );
   }
+  const heapNote = results.scaling.some((row) => row.heapRatio100kTo10k !== null)
+    ? ' Heap: heap per waiting request at 100,000 over the same at 10,000 (flat would be 1; measured for the gate only at 100,000).'
+    : '';
   out.push(
-    '### Scaling: time to settle, N = 100,000 / N = 10,000 (linear would be 10)',
+    '### Scaling: N = 100,000 over N = 10,000 (linear would be 10)',
+    '',
+    `Loopback: the storm above, through Node's HTTP agent to the real server. In process: the storm without sockets (above).${heapNote}`,
     '',
     table(
-      ['client', 'ratio'],
+      ['client', 'time on loopback', 'time in process', 'heap per waiting request'],
       results.scaling.map((row) => [
         row.client === 'bare' ? 'reference' : label(row.client),
         row.ratio100kTo10k === null ? scalingGap(row.client) : fixed(row.ratio100kTo10k, 2),
+        row.inProcessRatio100kTo10k === null ? '—' : fixed(row.inProcessRatio100kTo10k, 2),
+        row.heapRatio100kTo10k === null ? '—' : fixed(row.heapRatio100kTo10k, 2),
       ]),
     ),
     '',
   );
+  const queue = results.agentQueue ?? [];
+  const small = queue.find((row) => row.n === 10_000);
+  const big = queue.find((row) => row.n === 100_000);
+  const localReference = results.scaling.find(
+    (row) => row.client === 'bare',
+  )?.inProcessRatio100kTo10k;
+  if (small && big) {
+    out.push(
+      `On loopback every client, the reference included, grows faster than N from 10,000 to 100,000. Node's HTTP agent keeps the requests that wait for one of its ${config.maxSockets} sockets in an array and takes the next one with \`Array.prototype.shift()\`, which gets slower as the array grows: ${fixed(small.usPerShift, 2)} µs per shift with ${count(small.n)} entries, ${fixed(big.usPerShift, 2)} µs with ${count(big.n)} (measured in this run). A CPU profile of the reference at 100,000 (\`--cpu-prof\`) puts about 30% of the client's CPU in the agent's \`free\` handler, which does that shift.${localReference == null ? '' : ` Without sockets the reference's ratio is ${fixed(localReference, 2)}.`}`,
+      '',
+    );
+  }
   return out.join('\n');
 }
 
@@ -444,7 +561,7 @@ function niceStep(raw: number): number {
 }
 
 export function chart(results: Results): string {
-  const width = 1000;
+  const width = 1120;
   const height = 500;
   const stormClients = [...new Set(results.stormSummary.map((summary) => summary.client))];
   const timeSeries: Series[] = stormClients.map((client) => ({
@@ -481,13 +598,21 @@ export function chart(results: Results): string {
       return `<line x1="${lx}" x2="${lx + 22}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLORS[client]}" stroke-width="${client === 'gate' ? 3 : 2}"${dash ? ' stroke-dasharray="6 4"' : ''}/><text x="${lx + 28}" y="${ly}" class="legend">${xml(name)}</text>`;
     })
     .join('\n');
+  const localSeries: Series[] = [...new Set(results.inProcessSummary.map((row) => row.client))].map(
+    (client) => ({
+      client,
+      points: results.inProcessSummary
+        .filter((row) => row.client === client)
+        .map((row) => ({ n: row.n, value: row.usPerRequest })),
+    }),
+  );
   const body = [
     panel({
       x: 80,
       y: 50,
-      width: 380,
+      width: 260,
       height: 290,
-      title: `Storm: time until N requests with an expired token settle`,
+      title: 'Storm on loopback: time to settle',
       yLabel: 'seconds (log scale)',
       ns: results.config.stormNs,
       yLog: true,
@@ -496,9 +621,21 @@ export function chart(results: Results): string {
         value >= 1 ? `${+value.toFixed(1)} s` : `${Math.round(value * 1000)} ms`,
     }),
     panel({
-      x: 590,
+      x: 450,
       y: 50,
-      width: 380,
+      width: 260,
+      height: 290,
+      title: 'Storm in process: µs per request',
+      yLabel: 'µs per request beyond the refresh',
+      ns: results.config.inProcess.ns,
+      yLog: false,
+      series: localSeries,
+      yFormat: (value) => `${+value.toFixed(0)} µs`,
+    }),
+    panel({
+      x: 820,
+      y: 50,
+      width: 260,
       height: 290,
       title: 'Heap per waiting request',
       yLabel: 'KB (after gc)',
