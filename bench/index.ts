@@ -103,10 +103,10 @@ function plan(smoke: boolean, maxN: number): Plan {
       rounds: (n) => (n >= 100_000 ? 1 : n >= 10_000 ? 3 : 5),
       // axios-auth-refresh with deduplicateRefresh: false sends every request twice and already
       // takes 2-3x the reference at 10k; at 100k it would only burn its whole budget.
+      // At 100k, axios-auth-refresh (defaults) goes last: its requests fail rather than wait, so
+      // it is the one to lose if the run's time limit comes first.
       clients: (n) =>
-        n >= 100_000
-          ? STORM_CLIENTS.filter((client) => client !== 'axios-auth-refresh*')
-          : STORM_CLIENTS,
+        n >= 100_000 ? ['bare', 'gate', 'axios-jwt', 'axios-auth-refresh'] : STORM_CLIENTS,
       budgetMs: (n, referenceMs) => {
         if (n < 100_000) return n >= 10_000 ? 30_000 : 15_000;
         // The reference runs first at 100k; the others get 1.6 times its time (30 s to 120 s).
@@ -199,7 +199,7 @@ async function bareLoopback(p: Plan, gc: () => void): Promise<Results['bareLoopb
 }
 
 /** The whole run must end within this; storm runs that no longer fit are skipped and listed. */
-const TOTAL_BUDGET_MS = 9 * 60_000;
+const TOTAL_BUDGET_MS = 9.5 * 60_000;
 
 async function stormPhase(
   p: Plan,
@@ -308,7 +308,12 @@ function targets(results: Omit<Results, 'targets'>): Target[] {
             `${peer.ratio.toFixed(3)}× ${CLIENT_LABELS[peer.client]} (quartiles ${peer.spread.map((value) => value.toFixed(3)).join('–')})`,
         )
         .join(', '),
-      met: peers.every((peer) => peer.ratio <= 1),
+      // Slower on the median, but faster in at least a quarter of the rounds: a tie, not a win.
+      met: peers.every((peer) => peer.ratio <= 1)
+        ? true
+        : peers.every((peer) => peer.ratio <= 1 || peer.spread[0] <= 1)
+          ? 'tie'
+          : false,
     });
   }
   const stormNs = results.config.stormNs;
