@@ -322,6 +322,69 @@ describe('events', () => {
     expect(failure).toHaveBeenCalledWith({ reason: 'manual', error });
   });
 
+  describe('a refresh ended by clear(), setTokens() or destroy() still ends in one event', () => {
+    function watched(options: Partial<Parameters<typeof createRefreshGate>[0]> = {}) {
+      const onRefreshFailed = jest.fn();
+      const made = make({ initialTokens: initial, onRefreshFailed, ...options });
+      const log: Array<[string, unknown]> = [];
+      for (const event of ['refresh:start', 'refresh:success', 'refresh:failure'] as const) {
+        made.gate.on(event, (payload) => log.push([event, payload]));
+      }
+      return { ...made, log, onRefreshFailed };
+    }
+
+    it('clear(): refresh:failure marked aborted, with the cancel error; no failure counted', async () => {
+      const { gate, control, log, onRefreshFailed } = watched();
+      const waiting = track(gate.refresh());
+      await flush();
+      await gate.clear();
+      await flush();
+      expect(waiting.status).toBe('rejected');
+      expect(log).toEqual([
+        ['refresh:start', { reason: 'manual' }],
+        ['refresh:failure', { reason: 'manual', error: waiting.error, aborted: true }],
+      ]);
+      expect(axios.isCancel(waiting.error)).toBe(true);
+      expect(onRefreshFailed).not.toHaveBeenCalled();
+      expect(gate.state).toMatchObject({ status: 'idle', failures: 0 });
+      // No cooldown: the next refresh starts at once.
+      track(gate.refresh());
+      await flush();
+      expect(control.refresh).toHaveBeenCalledTimes(2);
+    });
+
+    it('setTokens(): refresh:success marked replaced; not counted as a refresh', async () => {
+      const { gate, log } = watched();
+      const waiting = track(gate.refresh());
+      await flush();
+      const login = { accessToken: 'login', refreshToken: 'r9' };
+      await gate.setTokens(login);
+      await flush();
+      expect(waiting.status).toBe('fulfilled');
+      expect(waiting.value).toEqual(login);
+      expect(log).toEqual([
+        ['refresh:start', { reason: 'manual' }],
+        ['refresh:success', { reason: 'manual', refreshed: false, replaced: true }],
+      ]);
+      expect(gate.state).toMatchObject({ status: 'idle', refreshes: 0, failures: 0 });
+    });
+
+    it('destroy(): refresh:failure marked aborted, with DESTROYED, before listeners go', async () => {
+      const { gate, log, onRefreshFailed } = watched();
+      const waiting = track(gate.refresh());
+      await flush();
+      gate.destroy();
+      await flush();
+      expect(waiting.status).toBe('rejected');
+      expect(isRefreshGateError(waiting.error) && waiting.error.code).toBe('DESTROYED');
+      expect(log).toEqual([
+        ['refresh:start', { reason: 'manual' }],
+        ['refresh:failure', { reason: 'manual', error: waiting.error, aborted: true }],
+      ]);
+      expect(onRefreshFailed).not.toHaveBeenCalled();
+    });
+  });
+
   it('stops calling a listener once its off function ran, and leaves the others', async () => {
     const { gate } = make();
     const stopped = jest.fn();

@@ -563,7 +563,16 @@ export class GateCore {
 
     if (!('tokens' in outcome)) {
       this.settleAll(false, outcome.error);
-      if (outcome.kind === 'aborted') return;
+      if (outcome.kind === 'aborted') {
+        // clear() or destroy(): every refresh:start still gets its end, but this is no failure
+        // of the refresh (no count, no cooldown, no onRefreshFailed).
+        this.emit('refresh:failure', {
+          reason: attempt.reason,
+          error: outcome.error,
+          aborted: true,
+        });
+        return;
+      }
       this.failures++;
       this.failure = { error: outcome.error, at: this.clock.now() };
       this.emit('refresh:failure', { reason: attempt.reason, error: outcome.error });
@@ -582,7 +591,10 @@ export class GateCore {
     this.cache = tokens;
     this.loaded = true;
     this.failure = null;
-    if (outcome.kind !== 'replaced') {
+    if (outcome.kind === 'replaced') {
+      // setTokens() during the refresh: its waiters go out with those tokens.
+      this.emit('refresh:success', { reason: attempt.reason, refreshed: false, replaced: true });
+    } else {
       // Tokens another member obtained are as young as our own: a 401 on them must not loop.
       this.young = { token: tokens.accessToken, at: this.clock.now() };
       if (outcome.kind === 'refreshed') this.refreshes++;
