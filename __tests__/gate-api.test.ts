@@ -369,19 +369,57 @@ describe('events', () => {
       expect(gate.state).toMatchObject({ status: 'idle', refreshes: 0, failures: 0 });
     });
 
-    it('destroy(): refresh:failure marked aborted, with DESTROYED, before listeners go', async () => {
+    it('destroy(): no event, so a logout-on-failure listener is not run on a dead gate', async () => {
       const { gate, log, onRefreshFailed } = watched();
+      // A common listener: log out when a refresh fails. On a destroyed gate, clear() rejects.
+      const logout = jest.fn(() => gate.clear());
+      gate.on('refresh:failure', logout);
       const waiting = track(gate.refresh());
       await flush();
       gate.destroy();
       await flush();
       expect(waiting.status).toBe('rejected');
       expect(isRefreshGateError(waiting.error) && waiting.error.code).toBe('DESTROYED');
-      expect(log).toEqual([
-        ['refresh:start', { reason: 'manual' }],
-        ['refresh:failure', { reason: 'manual', error: waiting.error, aborted: true }],
-      ]);
+      expect(log).toEqual([['refresh:start', { reason: 'manual' }]]);
+      expect(logout).not.toHaveBeenCalled();
       expect(onRefreshFailed).not.toHaveBeenCalled();
+    });
+
+    it('clear() from a refresh:start listener: every listener sees start, then failure', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      const { gate, control, log } = watched({ queueTimeoutMs: 0 });
+      const order: string[] = [];
+      gate.on('refresh:start', () => order.push('second listener: start'));
+      gate.on('refresh:failure', () => order.push('second listener: failure'));
+      const off = gate.on('refresh:start', () => {
+        off();
+        void gate.clear();
+      });
+      const refreshed = track(gate.refresh());
+      await flush();
+      // The caller of refresh() is not left waiting on a refresh that no longer exists.
+      expect(refreshed.status).toBe('rejected');
+      expect(axios.isCancel(refreshed.error)).toBe(true);
+      expect(log.map(([event]) => event)).toEqual(['refresh:start', 'refresh:failure']);
+      expect(order).toEqual(['second listener: start', 'second listener: failure']);
+      expect(gate.state).toMatchObject({ status: 'idle', waiting: 0 });
+      // The refresh was aborted before it was called, and its timeout timer was cleared.
+      expect(control.refresh).not.toHaveBeenCalled();
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('setTokens() from a refresh:start listener: the caller gets those tokens', async () => {
+      const { gate, log } = watched();
+      const login = { accessToken: 'login', refreshToken: 'r9' };
+      const off = gate.on('refresh:start', () => {
+        off();
+        void gate.setTokens(login);
+      });
+      const refreshed = track(gate.refresh());
+      await flush();
+      expect(refreshed.status).toBe('fulfilled');
+      expect(refreshed.value).toEqual(login);
+      expect(log.map(([event]) => event)).toEqual(['refresh:start', 'refresh:success']);
     });
   });
 
@@ -542,6 +580,34 @@ describe('token placement', () => {
     // `false` tells axios not to send the header; AxiosHeaders.set leaves it, and so does the gate.
     const off = (await api.get('/x', { headers: { Authorization: false } })).data.headers;
     expect(off.Authorization).toBe(false);
+    const offLower = (await api.get('/x', { headers: { authorization: false } })).data.headers;
+    expect(offLower.authorization).toBe(false);
+    expect(offLower.Authorization).toBeUndefined();
+  });
+
+  it('replaces every spelling an earlier interceptor left, and takes plain-object headers', async () => {
+    const api = echo();
+    const { gate } = make({ initialTokens: { accessToken: 'tok' } });
+    gate.attach(api);
+    // Registered after the gate, so axios runs it before the gate's interceptor.
+    const id = api.interceptors.request.use((config) => {
+      (config.headers as unknown as Record<string, string>).authorization = 'Bearer stale';
+      return config;
+    });
+    const both = (await api.get('/x', { headers: { Authorization: 'Bearer old' } })).config;
+    const sent = Object.entries(both.headers.toJSON()).filter(
+      ([name]) => name.toLowerCase() === 'authorization',
+    );
+    expect(sent.map(([, value]) => value)).toEqual(['Bearer tok']);
+    api.interceptors.request.eject(id);
+
+    api.interceptors.request.use((config) => {
+      (config as unknown as { headers: Record<string, string> }).headers = { Accept: 'x/y' };
+      return config;
+    });
+    const plain = (await api.get('/x')).config;
+    expect(plain.headers.get('Authorization')).toBe('Bearer tok');
+    expect(plain.headers.get('Accept')).toBe('x/y');
   });
 
   it('sets a header named like an AxiosHeaders method or __proto__ through headers.set', async () => {

@@ -1,5 +1,6 @@
 import {
   type AxiosError,
+  AxiosHeaders,
   type AxiosInstance,
   CanceledError,
   type InternalAxiosRequestConfig,
@@ -103,6 +104,11 @@ export class GateCore {
   // mergeConfig copies no symbol keys, so a replay's config starts without it, as it should.
   private readonly sentKey = Symbol('axios-refresh-gate.sent');
   private readonly listeners = new Map<GateEvent, Set<Listener>>();
+  /** Events raised while listeners run wait here, so every listener sees them in order. */
+  private readonly pendingEvents: Array<[GateEvent, unknown]> = [];
+  private emitting = false;
+  /** How the last refresh ended: for a caller whose refresh ended while it was being started. */
+  private lastEnd: Outcome | undefined;
   private readonly unsubscribers: Array<() => void> = [];
   private warnedUnscoped = false;
   private warnedShortLived = false;
@@ -249,6 +255,10 @@ export class GateCore {
   }
 
   apply(config: InternalAxiosRequestConfig, tokens: Tokens | null): void {
+    // Another interceptor may have replaced the headers with a plain object.
+    if (typeof (config.headers as { set?: unknown } | undefined)?.set !== 'function') {
+      config.headers = AxiosHeaders.from(config.headers as unknown as Record<string, string>);
+    }
     const token = tokens?.accessToken ?? null;
     (config as unknown as Record<symbol, string | null>)[this.sentKey] = token;
     const { applyToken, header, scheme } = this.options;
@@ -281,10 +291,12 @@ export class GateCore {
   private assignable(headers: InternalAxiosRequestConfig['headers']): boolean {
     const { header } = this.options;
     const current = (headers as unknown as Record<string, unknown>)[header];
-    if (current !== undefined) return current !== false && Object.hasOwn(headers, header);
-    if (this.headerLower === '__proto__') return false;
+    if (current === false || (current !== undefined && !Object.hasOwn(headers, header))) {
+      return false;
+    }
     for (const key of Object.keys(headers)) {
-      if (key.length === header.length && key.toLowerCase() === this.headerLower) return false;
+      if (key !== header && key.length === header.length && key.toLowerCase() === this.headerLower)
+        return false;
     }
     return true;
   }
@@ -389,6 +401,11 @@ export class GateCore {
   // ---- waiting ------------------------------------------------------------------------------
 
   wait(config?: InternalAxiosRequestConfig): Promise<Tokens> {
+    // Callers wait on a refresh that runs or that they just started; one that already ended
+    // (a listener of refresh:start or request:queued called clear() or setTokens()) answers now.
+    const ended = this.attempt ? undefined : this.lastEnd;
+    if (ended)
+      return 'tokens' in ended ? Promise.resolve(ended.tokens) : Promise.reject(ended.error);
     return new Promise<Tokens>((resolve, reject) => {
       const { queueTimeoutMs } = this.options;
       const waiter: Waiter = {
@@ -499,7 +516,6 @@ export class GateCore {
       settled: false,
     };
     this.attempt = attempt;
-    this.emit('refresh:start', { reason });
     const { refreshTimeoutMs } = this.options;
     if (refreshTimeoutMs > 0) {
       attempt.timer = this.clock.setTimeout(() => {
@@ -522,6 +538,9 @@ export class GateCore {
       (outcome) => this.finish(attempt, outcome),
       (failure: unknown) => this.finish(attempt, { kind: 'failed', error: asError(failure) }),
     );
+    // Last: a listener may end this refresh at once (clear(), setTokens()), and finish() must
+    // then find the timer armed, to clear it.
+    this.emit('refresh:start', { reason });
   }
 
   private run(
@@ -558,14 +577,16 @@ export class GateCore {
   private finish(attempt: Attempt, outcome: Outcome): void {
     if (attempt.settled) return;
     attempt.settled = true;
+    this.lastEnd = outcome;
     this.clock.clearTimeout(attempt.timer);
     if (this.attempt === attempt) this.attempt = null;
 
     if (!('tokens' in outcome)) {
       this.settleAll(false, outcome.error);
       if (outcome.kind === 'aborted') {
-        // clear() or destroy(): every refresh:start still gets its end, but this is no failure
-        // of the refresh (no count, no cooldown, no onRefreshFailed).
+        // clear(): every refresh:start still gets its end, but this is no failure of the refresh
+        // (no count, no cooldown, no onRefreshFailed). destroy() removes the listeners instead.
+        if (this.destroyed) return;
         this.emit('refresh:failure', {
           reason: attempt.reason,
           error: outcome.error,
@@ -700,14 +721,26 @@ export class GateCore {
   }
 
   emit(event: GateEvent, payload: unknown): void {
-    const set = this.listeners.get(event);
-    if (!set) return;
-    for (const listener of [...set]) {
-      try {
-        listener(payload);
-      } catch (error) {
-        this.options.logger.warn(`a '${event}' listener threw`, error);
+    if (!this.listeners.has(event)) return;
+    this.pendingEvents.push([event, payload]);
+    // An event raised by a listener goes out after the current one has reached every listener.
+    if (this.emitting) return;
+    this.emitting = true;
+    try {
+      for (let next = this.pendingEvents.shift(); next; next = this.pendingEvents.shift()) {
+        const [name, data] = next;
+        const set = this.listeners.get(name);
+        if (!set) continue;
+        for (const listener of [...set]) {
+          try {
+            listener(data);
+          } catch (error) {
+            this.options.logger.warn(`a '${name}' listener threw`, error);
+          }
+        }
       }
+    } finally {
+      this.emitting = false;
     }
   }
 
