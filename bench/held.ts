@@ -177,7 +177,8 @@ export async function heldRun(
 export interface InProcessStormResult {
   client: ClientName;
   n: number;
-  /** Time until all N settled, ms, from the first request; for `bare`, from the refresh. */
+  /** Time until all N settled, ms: from setting up the client (for `bare`, from the refresh
+   *  before it), through the N requests. */
   ms: number;
   /** CPU time of the process over the same span, ms. */
   cpuMs: number;

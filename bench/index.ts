@@ -43,6 +43,7 @@ import {
 } from './report.js';
 import {
   agentQueueShiftUs,
+  heapAfterGc,
   median,
   openFileLimit,
   pendingBare,
@@ -169,12 +170,14 @@ async function memoryPhase(p: Plan, gc: () => void): Promise<HeldResult[]> {
   return results;
 }
 
-async function inProcessPhase(p: Plan): Promise<InProcessRun[]> {
+async function inProcessPhase(p: Plan, gc: () => void): Promise<InProcessRun[]> {
   for (const client of STORM_CLIENTS) await inProcessStorm(client, 200, REFRESH_LATENCY_MS);
   const results: InProcessRun[] = [];
   for (const n of p.inProcess.ns) {
     for (let round = 0; round < p.inProcess.rounds(n); round++) {
       for (const client of rotate(p.inProcess.clients(n), round)) {
+        // No client pays for the garbage of the one before.
+        await heapAfterGc(gc);
         const run = await inProcessStorm(client, n, REFRESH_LATENCY_MS);
         results.push({ ...run, round });
         log(
@@ -271,10 +274,15 @@ function scaling(
     const local = (n: number) => inProcess.find((row) => row.client === client && row.n === n)?.ms;
     const heap = (n: number) =>
       memory.find((run) => run.client === client && run.n === n && run.held === n)?.bytesPerWaiting;
+    const work = (n: number) => {
+      const row = inProcess.find((summary) => summary.client === client && summary.n === n);
+      return row ? row.usPerRequest * n : undefined;
+    };
     return {
       client,
       ratio100kTo10k: ratio(loopback(100_000), loopback(10_000)),
       inProcessRatio100kTo10k: ratio(local(100_000), local(10_000)),
+      inProcessWorkRatio100kTo10k: ratio(work(100_000), work(10_000)),
       heapRatio100kTo10k: ratio(heap(100_000), heap(10_000)),
     };
   });
@@ -368,7 +376,7 @@ function targets(results: Omit<Results, 'targets'>): Target[] {
     measured:
       own == null
         ? 'not measured (needs N = 10k and 100k)'
-        : `${own.toFixed(2)} (reference ${referenceScaling?.inProcessRatio100kTo10k?.toFixed(2) ?? 'n/a'})`,
+        : `${own.toFixed(2)} (reference ${referenceScaling?.inProcessRatio100kTo10k?.toFixed(2) ?? 'n/a'}); without the ${REFRESH_LATENCY_MS} ms refresh ${gateScaling?.inProcessWorkRatio100kTo10k?.toFixed(2) ?? 'n/a'} (reference ${referenceScaling?.inProcessWorkRatio100kTo10k?.toFixed(2) ?? 'n/a'})`,
     met: own == null ? null : own < 12,
   });
   const wire = gateScaling?.ratio100kTo10k;
@@ -423,7 +431,7 @@ async function main(): Promise<void> {
   const loopback = await bareLoopback(p, collect);
   const memoryDone = Date.now();
   log(`in-process storms ... (memory took ${((memoryDone - hotDone) / 1000).toFixed(0)} s)`);
-  const inProcess = await inProcessPhase(p);
+  const inProcess = await inProcessPhase(p, collect);
   log(`storms ... (in-process storms took ${((Date.now() - memoryDone) / 1000).toFixed(0)} s)`);
   const skipped: Results['skipped'] = [];
   const storms = await stormPhase(

@@ -104,6 +104,8 @@ export interface Results {
     ratio100kTo10k: number | null;
     /** The same storm in process: the client's own work. */
     inProcessRatio100kTo10k: number | null;
+    /** The same, without the fixed refresh latency: (time - latency) at 100k over at 10k. */
+    inProcessWorkRatio100kTo10k: number | null;
     /** Heap per waiting request at 100k / at 10k. */
     heapRatio100kTo10k: number | null;
   }>;
@@ -422,14 +424,21 @@ export function markdown(results: Results): string {
   out.push(
     '### Scaling: N = 100,000 over N = 10,000 (linear would be 10)',
     '',
-    `Loopback: the storm above, through Node's HTTP agent to the real server. In process: the storm without sockets (above).${heapNote}`,
+    `Loopback: the storm above, through Node's HTTP agent to the real server. In process: the storm without sockets (above); without the refresh: its time less the ${config.refreshLatencyMs} ms refresh, the clients' own work alone.${heapNote}`,
     '',
     table(
-      ['client', 'time on loopback', 'time in process', 'heap per waiting request'],
+      [
+        'client',
+        'time on loopback',
+        'time in process',
+        'in process, without the refresh',
+        'heap per waiting request',
+      ],
       results.scaling.map((row) => [
         row.client === 'bare' ? 'reference' : label(row.client),
         row.ratio100kTo10k === null ? scalingGap(row.client) : fixed(row.ratio100kTo10k, 2),
         row.inProcessRatio100kTo10k === null ? '—' : fixed(row.inProcessRatio100kTo10k, 2),
+        row.inProcessWorkRatio100kTo10k === null ? '—' : fixed(row.inProcessWorkRatio100kTo10k, 2),
         row.heapRatio100kTo10k === null ? '—' : fixed(row.heapRatio100kTo10k, 2),
       ]),
     ),
@@ -443,7 +452,7 @@ export function markdown(results: Results): string {
   const referenceWire = referenceScaling?.ratio100kTo10k;
   if (small && big) {
     out.push(
-      `On loopback the reference itself scales at ${referenceWire == null ? 'n/a' : fixed(referenceWire, 2)}. Node's HTTP agent keeps the requests that wait for one of its ${config.maxSockets} sockets in an array and takes the next one with \`Array.prototype.shift()\`, which gets slower as the array grows: ${fixed(small.usPerShift, 2)} µs per shift with ${count(small.n)} entries, ${fixed(big.usPerShift, 2)} µs with ${count(big.n)} (measured in this run). A CPU profile of the reference at 100,000 (\`--cpu-prof\`) puts about 30% of the client's CPU in the agent's \`free\` handler, which does that shift; \`npm run bench:agent-queue\` runs the reference again with that queue swapped for a constant-time one.${localReference == null ? '' : ` Without sockets the reference's ratio is ${fixed(localReference, 2)}.`}`,
+      `On loopback the reference itself scales at ${referenceWire == null ? 'n/a' : fixed(referenceWire, 2)}. Node's HTTP agent keeps the requests that wait for one of its ${config.maxSockets} sockets in an array and takes the next one with \`Array.prototype.shift()\`, which gets slower as the array grows: ${fixed(small.usPerShift, 2)} µs per shift with ${count(small.n)} entries, ${fixed(big.usPerShift, 2)} µs with ${count(big.n)} (measured in this run). A CPU profile of the reference at 100,000 (\`--cpu-prof\`, taken while writing this bench, not in this run) put about 30% of the client's CPU in the agent's \`free\` handler, which does that shift; \`npm run bench:agent-queue\` runs the reference again with that queue swapped for a constant-time one.${localReference == null ? '' : ` Without sockets the reference's ratio is ${fixed(localReference, 2)}.`}`,
       '',
     );
   }
