@@ -17,8 +17,8 @@ import { startAuthProcess } from './auth-process.js';
 import { positiveInteger } from './shared.js';
 import { runStorm } from './storm.js';
 
-/** What the agent does with its queue (push, shift, length, [0]; indexOf and splice for safety),
- *  with an O(1) shift. */
+/** What Node 20's agent does with its queue of waiting requests (push, shift, length, [0]), with
+ *  an O(1) shift. */
 class Queue<T> {
   private items: Array<T | undefined> = [];
   private head = 0;
@@ -47,15 +47,6 @@ class Queue<T> {
       this.head = 0;
     }
     return item;
-  }
-
-  indexOf(item: T): number {
-    const index = this.items.indexOf(item, this.head);
-    return index < 0 ? -1 : index - this.head;
-  }
-
-  splice(start: number, count: number): Array<T | undefined> {
-    return this.items.splice(this.head + start, count);
   }
 }
 

@@ -38,6 +38,8 @@ function transport(mode: 'answer' | 'hold') {
   const state = {
     valid: '',
     calls: 0,
+    /** Requests answered 401: sent with a token other than the current one. */
+    unauthorized: 0,
     get pending() {
       return held.length;
     },
@@ -58,6 +60,7 @@ function transport(mode: 'answer' | 'hold') {
       if (config.headers.get('Authorization') === `Bearer ${state.valid}`) {
         return Promise.resolve(response(200));
       }
+      state.unauthorized++;
       const unauthorized = response(401);
       return Promise.reject(
         new AxiosError(
@@ -242,7 +245,7 @@ export async function inProcessStorm(
       cpuMs: (used.user + used.system) / 1000,
       succeeded,
       failed,
-      stale: wire.calls - succeeded,
+      stale: wire.unauthorized,
       refreshes: name === 'bare' ? 1 : client.refreshCalls(),
     };
   } finally {

@@ -271,17 +271,18 @@ function scaling(
     big && small ? big / small : null;
   return STORM_CLIENTS.map((client) => {
     const loopback = (n: number) => summary.find((row) => row.client === client && row.n === n)?.ms;
-    const local = (n: number) => inProcess.find((row) => row.client === client && row.n === n)?.ms;
+    const local = (n: number) => inProcess.find((row) => row.client === client && row.n === n);
     const heap = (n: number) =>
       memory.find((run) => run.client === client && run.n === n && run.held === n)?.bytesPerWaiting;
+    // The clients' own work: the time less the refresh, which is usPerRequest × N.
     const work = (n: number) => {
-      const row = inProcess.find((summary) => summary.client === client && summary.n === n);
+      const row = local(n);
       return row ? row.usPerRequest * n : undefined;
     };
     return {
       client,
       ratio100kTo10k: ratio(loopback(100_000), loopback(10_000)),
-      inProcessRatio100kTo10k: ratio(local(100_000), local(10_000)),
+      inProcessRatio100kTo10k: ratio(local(100_000)?.ms, local(10_000)?.ms),
       inProcessWorkRatio100kTo10k: ratio(work(100_000), work(10_000)),
       heapRatio100kTo10k: ratio(heap(100_000), heap(10_000)),
     };
