@@ -29,18 +29,26 @@ describe('toTokens', () => {
   });
 
   it('refuses values that are not a string or an object, naming what produced them', () => {
-    expect(invalid(null)).toMatch(/^refresh .*got null/);
-    expect(invalid(undefined)).toMatch(/got undefined/);
-    expect(invalid(42)).toMatch(/got number/);
-    expect(invalid(true, null, 'setTokens')).toMatch(/^setTokens .*got boolean/);
+    expect(invalid(null)).toBe(
+      'refresh must resolve to a non-empty token string or { accessToken }, got `null` (null)',
+    );
+    expect(invalid(undefined)).toMatch(/got `undefined` \(undefined\)$/);
+    expect(invalid(42)).toMatch(/got `42` \(number\)$/);
+    expect(invalid(true, null, 'setTokens')).toMatch(/^setTokens .*got `true` \(boolean\)$/);
   });
 
   it('refuses a missing, empty or non-string accessToken', () => {
-    expect(invalid({})).toMatch(/`accessToken` must be a non-empty string, got undefined/);
-    expect(invalid({ accessToken: '' })).toMatch(/`accessToken`/);
-    expect(invalid({ accessToken: 5 })).toMatch(/got number/);
-    expect(invalid({ accessToken: null })).toMatch(/got null/);
-    expect(invalid('')).toMatch(/`accessToken`/);
+    expect(invalid({})).toBe(
+      'refresh: `accessToken` must be a non-empty string, got `undefined` (undefined)',
+    );
+    expect(invalid({ accessToken: '' })).toMatch(/`accessToken` .*got `""` \(string\)$/);
+    expect(invalid({ accessToken: 5 })).toMatch(/got `5` \(number\)$/);
+    expect(invalid({ accessToken: null })).toMatch(/got `null` \(null\)$/);
+    // An object is shown by its type only: it may hold a token.
+    expect(invalid({ accessToken: { jwt: 'secret' } })).toMatch(/got `...` \(object\)$/);
+    expect(invalid('')).toBe(
+      'refresh: `accessToken` must be a non-empty string, got `""` (string)',
+    );
   });
 
   it('refuses an access token that could break or inject a header line', () => {
@@ -55,16 +63,28 @@ describe('toTokens', () => {
       'tökén',
       'a\u2028b',
     ]) {
-      expect(invalid(token)).toMatch(/whitespace, control or non-ASCII/);
+      expect(invalid(token)).toBe(
+        'refresh: `accessToken` contains whitespace, control or non-ASCII characters',
+      );
       expect(invalid({ accessToken: token })).toMatch(/whitespace, control or non-ASCII/);
+      // The token itself never reaches the message (it may end up in a log).
+      expect(invalid(token)).not.toContain(token);
     }
   });
 
   it('refuses a bad refreshToken or expiresAt when given', () => {
-    expect(invalid({ accessToken: 'a', refreshToken: '' })).toMatch(/`refreshToken`/);
-    expect(invalid({ accessToken: 'a', refreshToken: 5 })).toMatch(/`refreshToken`.*got number/);
-    expect(invalid({ accessToken: 'a', expiresAt: '1' })).toMatch(/`expiresAt`.*got a string/);
-    expect(invalid({ accessToken: 'a', expiresAt: Number.NaN })).toMatch(/`expiresAt`/);
+    expect(invalid({ accessToken: 'a', refreshToken: '' })).toBe(
+      'refresh: `refreshToken` must be a non-empty string when given, got `""` (string)',
+    );
+    expect(invalid({ accessToken: 'a', refreshToken: 5 })).toMatch(
+      /`refreshToken`.*got `5` \(number\)$/,
+    );
+    expect(invalid({ accessToken: 'a', expiresAt: '1' })).toBe(
+      'refresh: `expiresAt` must be a finite number (epoch ms) when given, got `"1"` (string)',
+    );
+    expect(invalid({ accessToken: 'a', expiresAt: Number.NaN })).toMatch(
+      /`expiresAt`.*got `NaN` \(number\)$/,
+    );
     expect(invalid({ accessToken: 'a', expiresAt: Number.POSITIVE_INFINITY })).toMatch(
       /`expiresAt`/,
     );

@@ -38,4 +38,31 @@ for (const [format, mod] of [
   assert.equal(refreshed.accessToken, 'fresh', `${format}: refresh() did not store the new token`);
   gate.destroy();
 }
-console.log(`dist OK: ${names(cjs).length} exports, same in CJS and ESM; token attached in both`);
+// Every subpath throws the core's one RefreshGateError: it imports the core by the package's name
+// (tsup.config.ts), so no subpath may carry a copy of the class, in either format.
+const badOption = {
+  browser: (mod) => mod.broadcastCoordinator({ name: '' }),
+  redis: (mod) => mod.redisStore({ client: {}, key: 'k' }),
+  server: (mod) => mod.createRefreshDeduper({ graceMs: -1 }),
+};
+for (const [format, load, core] of [
+  ['cjs', async (name) => require(name), cjs],
+  ['esm', (name) => import(name), esm],
+]) {
+  for (const [subpath, make] of Object.entries(badOption)) {
+    const mod = await load(`axios-refresh-gate/${subpath}`);
+    let error;
+    try {
+      make(mod);
+    } catch (thrown) {
+      error = thrown;
+    }
+    assert.ok(
+      error instanceof core.RefreshGateError && error.code === 'INVALID_OPTIONS',
+      `${format}: axios-refresh-gate/${subpath} does not throw the core's RefreshGateError`,
+    );
+  }
+}
+console.log(
+  `dist OK: ${names(cjs).length} exports, same in CJS and ESM; token attached in both; every subpath throws the core's RefreshGateError`,
+);

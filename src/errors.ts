@@ -15,9 +15,12 @@ export const RefreshGateErrorCode = {
   COOLDOWN: 'COOLDOWN',
   /** The refresh (or `setTokens`) produced something that is not a usable token. */
   INVALID_TOKENS: 'INVALID_TOKENS',
-  /** The gate was destroyed while the request or call waited. */
+  /**
+   * The gate was destroyed while the request or call waited, or a call reached a destroyed gate or
+   * a disposed coordinator or deduper.
+   */
   DESTROYED: 'DESTROYED',
-  /** An option given to `createRefreshGate` is invalid; the message names it. */
+  /** An option given to a factory of any entry point is invalid; the message names it. */
   INVALID_OPTIONS: 'INVALID_OPTIONS',
 } as const;
 

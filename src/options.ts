@@ -1,6 +1,8 @@
 import { RefreshGateError } from './errors.js';
+import { expected } from './format.js';
 import { inProcessCoordinator } from './in-process-coordinator.js';
 import { readJwtExpiry } from './jwt.js';
+import { defaultLogger } from './logger.js';
 import { memoryStore } from './memory-store.js';
 import { toTokens } from './tokens.js';
 import type { Coordinator, GateLogger, RefreshGateOptions, TokenStore, Tokens } from './types.js';
@@ -30,12 +32,6 @@ export interface ResolvedOptions {
   readonly logger: GateLogger;
 }
 
-const noop = () => {};
-const defaultLogger: GateLogger = {
-  debug: noop,
-  warn: (...args) => console.warn('[axios-refresh-gate]', ...args),
-};
-
 const defaultGetExpiry = (tokens: Tokens) => tokens.expiresAt ?? readJwtExpiry(tokens.accessToken);
 
 const KNOWN = new Set<string>([
@@ -62,21 +58,8 @@ const KNOWN = new Set<string>([
 // A header name is an RFC 9110 token.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = typeof value === 'function' ? 'function' : String(JSON.stringify(value) ?? value);
-  } catch {
-    text = String(value);
-  }
-  return `\`${text.length > 60 ? `${text.slice(0, 57)}...` : text}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
-}
-
-function fail(name: string, expected: string, value: unknown): never {
-  throw new RefreshGateError(
-    'INVALID_OPTIONS',
-    `Expected \`${name}\` to be ${expected}, got ${show(value)}`,
-  );
+function fail(name: string, what: string, value: unknown): never {
+  throw new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
 }
 
 function optionalFunction(options: Record<string, unknown>, name: string) {

@@ -3,13 +3,14 @@
  * delivers between channel objects of one name, as between tabs), and its fallbacks where either
  * API is missing. The real thing runs in Chromium in tabs.test.ts and coordinator-contract.test.ts.
  */
-import { broadcastCoordinator } from '../../src/browser/index.js';
+import { type BroadcastCoordinatorOptions, broadcastCoordinator } from '../../src/browser/index.js';
 import {
   type Coordinator,
   createRefreshGate,
   isRefreshGateError,
   memoryStore,
   type RefreshContext,
+  RefreshGateError,
   type TokenStore,
   type Tokens,
 } from '../../src/index.js';
@@ -220,7 +221,7 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(locks.isHeld(name)).toBe(false);
   });
 
-  it('does not wait for the channel once disposed', async () => {
+  it('does not wait for the channel once disposed, and refuses later calls with DESTROYED', async () => {
     const name = freshName();
     const coordinator = make(name);
     const running = coordinator.runExclusive(async () => 'ran', {
@@ -230,12 +231,14 @@ describe('with Web Locks and BroadcastChannel', () => {
     await Promise.resolve();
     coordinator.dispose!();
     await expect(running).resolves.toBe('ran');
-    await expect(
-      coordinator.runExclusive(async () => 'after', {
-        signal: new AbortController().signal,
-        timeoutMs: 0,
-      }),
-    ).resolves.toBe('after');
+    const after = jest.fn(async () => 'after');
+    const error = await coordinator
+      .runExclusive(after, { signal: new AbortController().signal, timeoutMs: 0 })
+      .catch((thrown: unknown) => thrown);
+    expect(isRefreshGateError(error) && error.code).toBe('DESTROYED');
+    expect((error as Error).message).toContain(`broadcastCoordinator ("${name}") was disposed of`);
+    expect(after).not.toHaveBeenCalled();
+    expect(locks.requests).toHaveLength(1);
   });
 
   it('ignores messages on its channel that are not its own, and tokens that are not tokens', async () => {
@@ -250,6 +253,15 @@ describe('with Web Locks and BroadcastChannel', () => {
       other.postMessage({ source: 'axios-refresh-gate', ping: 'not-ours' });
       other.postMessage({ tokens: { accessToken: 'no-source' } });
       other.postMessage({ source: 'axios-refresh-gate', tokens: { accessToken: 'with space' } });
+      // A token that would inject a header into every request of the tab that adopts it.
+      other.postMessage({
+        source: 'axios-refresh-gate',
+        tokens: { accessToken: 'abc\r\nX-Evil: 1' },
+      });
+      other.postMessage({
+        source: 'axios-refresh-gate',
+        tokens: { accessToken: 'a', refreshToken: '' },
+      });
       other.postMessage({ source: 'axios-refresh-gate', tokens: { refreshToken: 'r' } });
       other.postMessage({ source: 'axios-refresh-gate', tokens: 'a' });
       other.postMessage({
@@ -302,10 +314,35 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(() => broadcastCoordinator({ name: '' })).toThrow(
       expect.objectContaining({
         code: 'INVALID_OPTIONS',
-        message: expect.stringContaining('`name`'),
+        message: 'Expected `name` to be a non-empty string, got `""` (string)',
       }),
     );
-    expect(() => broadcastCoordinator({ name: 5 as unknown as string })).toThrow(/`name`/);
+    expect(() => broadcastCoordinator({ name: 5 as unknown as string })).toThrow(
+      'Expected `name` to be a non-empty string, got `5` (number)',
+    );
+  });
+
+  it('rejects options or a logger that are not ones with INVALID_OPTIONS, before it opens anything', () => {
+    const failure = (options: unknown) => {
+      try {
+        made.push(broadcastCoordinator(options as BroadcastCoordinatorOptions));
+      } catch (error) {
+        expect(error).toBeInstanceOf(RefreshGateError);
+        return isRefreshGateError(error) ? [error.code, error.message] : error;
+      }
+      throw new Error('expected it to throw');
+    };
+    expect(failure(null)).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `options` to be an object { name?, logger? }, got `null` (null)',
+    ]);
+    for (const logger of [{}, 'console', { warn: 'loud' }]) {
+      expect(failure({ name: freshName(), logger })).toEqual([
+        'INVALID_OPTIONS',
+        expect.stringMatching(/^Expected `logger` to be an object with a warn function/),
+      ]);
+    }
+    expect(locks.requests).toHaveLength(0);
   });
 
   it('makes two gates (two tabs) sharing a store refresh once: the second adopts the first one’s tokens', async () => {

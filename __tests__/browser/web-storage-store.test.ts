@@ -2,8 +2,13 @@
  * webStorageStore in Node with a fake Storage and a fake window for `storage` events. In real
  * Chromium it runs in tabs.test.ts.
  */
-import { webStorageStore } from '../../src/browser/index.js';
-import { createRefreshGate, type Tokens } from '../../src/index.js';
+import { type WebStorageStoreOptions, webStorageStore } from '../../src/browser/index.js';
+import {
+  createRefreshGate,
+  isRefreshGateError,
+  RefreshGateError,
+  type Tokens,
+} from '../../src/index.js';
 import { FakeStorage, installWindow } from './fakes.js';
 
 const KEY = 'axios-refresh-gate';
@@ -95,7 +100,8 @@ describe('what is not tokens', () => {
     ['a number', '42'],
     ['an object without accessToken', '{"token":"a1"}'],
     ['an empty accessToken', '{"accessToken":""}'],
-    ['an accessToken with a line break', '{"accessToken":"a\\r\\nX-Evil: 1"}'],
+    ['an accessToken with CRLF (header injection)', '{"accessToken":"abc\\r\\nX-Evil: 1"}'],
+    ['an accessToken with a bare LF', '{"accessToken":"abc\\nX-Evil: 1"}'],
     ['an accessToken with a space', '{"accessToken":"a b"}'],
     ['a numeric accessToken', '{"accessToken":1}'],
     ['a non-string refreshToken', '{"accessToken":"a","refreshToken":5}'],
@@ -276,6 +282,31 @@ it('rejects a storage or key that is not one with INVALID_OPTIONS naming it', ()
   );
   expect(() => webStorageStore({} as Storage)).toThrow(/`storage`.*\(object\)/);
   expect(() => webStorageStore(new FakeStorage(), '')).toThrow(
-    expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('`key`') }),
+    expect.objectContaining({
+      code: 'INVALID_OPTIONS',
+      message: 'Expected `key` to be a non-empty string, got `""` (string)',
+    }),
   );
+});
+
+it('rejects options or a logger that are not ones with INVALID_OPTIONS naming them', () => {
+  const storage = new FakeStorage();
+  const failure = (options: unknown) => {
+    try {
+      webStorageStore(storage, KEY, options as WebStorageStoreOptions);
+    } catch (error) {
+      expect(error).toBeInstanceOf(RefreshGateError);
+      return isRefreshGateError(error) ? [error.code, error.message] : error;
+    }
+    throw new Error('expected it to throw');
+  };
+  expect(failure(null)).toEqual([
+    'INVALID_OPTIONS',
+    'Expected `options` to be an object { logger? }, got `null` (null)',
+  ]);
+  expect(failure({ logger: { debug: () => {} } })).toEqual([
+    'INVALID_OPTIONS',
+    'Expected `logger` to be an object with a warn function (console fits), got `...` (object)',
+  ]);
+  expect(storage.reads).toBe(0);
 });

@@ -1,6 +1,11 @@
 import Redis from 'ioredis';
-import { isRefreshGateError, type Tokens } from '../../src/index.js';
-import { redisCoordinator, redisStore } from '../../src/redis/index.js';
+import { isRefreshGateError, RefreshGateError, type Tokens } from '../../src/index.js';
+import {
+  type RedisCoordinatorOptions,
+  type RedisStoreOptions,
+  redisCoordinator,
+  redisStore,
+} from '../../src/redis/index.js';
 import { coordinatorContract } from '../helpers/coordinator-contract.js';
 import { deferred } from '../helpers/deferred.js';
 import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
@@ -188,22 +193,71 @@ describe('redisCoordinator', () => {
     // Garbage on the channel is ignored.
     await one.publish(`${scope}:events`, '{not json');
     await one.publish(`${scope}:events`, JSON.stringify({ from: 'x', tokens: { accessToken: 5 } }));
+    // So is a token that would inject a header into every request of the process that adopts it.
+    await one.publish(
+      `${scope}:events`,
+      JSON.stringify({ from: 'x', tokens: { accessToken: 'abc\r\nX-Evil: 1' } }),
+    );
+    await one.publish(
+      `${scope}:events`,
+      JSON.stringify({ from: 'x', tokens: { accessToken: 'a', refreshToken: '' } }),
+    );
     b.publish!(null);
     while (heardByA.length === 1) await sleep(5);
     expect(heardByA).toEqual([{ accessToken: 'a1', refreshToken: 'r1' }, null]);
   });
 
   it('rejects bad options with INVALID_OPTIONS naming the option', () => {
-    expect(() => redisCoordinator({ client: one, key: '' })).toThrow(/`key`/);
-    expect(() => redisCoordinator({ client: {} as Redis, key: 'k' })).toThrow(/`client`/);
-    expect(() => redisCoordinator({ client: one, key: 'k', lockTtlMs: -1 })).toThrow(
+    const failure = (make: () => unknown) => {
+      try {
+        make();
+      } catch (error) {
+        expect(error).toBeInstanceOf(RefreshGateError);
+        return isRefreshGateError(error) ? [error.code, error.message] : error;
+      }
+      throw new Error('expected it to throw');
+    };
+    expect(failure(() => redisCoordinator({ client: one, key: '' }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `key` to be a non-empty string, got `""` (string)',
+    ]);
+    // The client is not shown: its options may hold a password.
+    expect(failure(() => redisCoordinator({ client: {} as Redis, key: 'k' }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `client` to be an ioredis client, got `...` (object)',
+    ]);
+    expect(failure(() => redisCoordinator({ client: one, key: 'k', lockTtlMs: -1 }))).toEqual([
+      'INVALID_OPTIONS',
       'Expected `lockTtlMs` to be a finite number >= 100, got `-1` (number)',
-    );
-    try {
-      redisStore({ client: one, key: 42 as unknown as string });
-    } catch (error) {
-      expect(isRefreshGateError(error) && error.code).toBe('INVALID_OPTIONS');
-    }
-    expect.assertions(4);
+    ]);
+    expect(
+      failure(() => redisCoordinator(undefined as unknown as RedisCoordinatorOptions)),
+    ).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `options` to be an object { client, key } (redisCoordinator), got `undefined` (undefined)',
+    ]);
+    expect(failure(() => redisStore({ client: one, key: 42 as unknown as string }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `key` to be a non-empty string, got `42` (number)',
+    ]);
+    expect(failure(() => redisStore(null as unknown as RedisStoreOptions))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `options` to be an object { client, key } (redisStore), got `null` (null)',
+    ]);
+  });
+
+  it('rejects a call after dispose() with DESTROYED, without touching the lock', async () => {
+    const scope = `destroyed:${++scopes}`;
+    const coordinator = redisCoordinator({ client: one, key: scope });
+    coordinator.dispose!();
+    const fn = jest.fn(async () => 'ran');
+    const error = await coordinator
+      .runExclusive(fn, { signal: new AbortController().signal, timeoutMs: 1_000 })
+      .catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(RefreshGateError);
+    expect(isRefreshGateError(error) && error.code).toBe('DESTROYED');
+    expect((error as Error).message).toContain(`redisCoordinator (key "${scope}") was disposed of`);
+    expect(fn).not.toHaveBeenCalled();
+    expect(await one.exists(`${scope}:lock`, `${scope}:queue`)).toBe(0);
   });
 });

@@ -53,12 +53,47 @@ describe('redisStore', () => {
       '{"accessToken":""}',
       '{"accessToken":"a","expiresAt":"soon"}',
       '{"accessToken":"a","refreshToken":7}',
+      '{"accessToken":"a","refreshToken":""}',
+      '[{"accessToken":"a"}]',
     ]) {
       await one.set(key, raw);
       await expect(store.get()).resolves.toBeNull();
     }
     await one.set(key, JSON.stringify({ accessToken: 'a', extra: true }));
     await expect(store.get()).resolves.toEqual({ accessToken: 'a' });
+  });
+
+  it.each([
+    ['CRLF (a second header)', 'abc\r\nX-Evil: 1'],
+    ['a bare LF', 'abc\nX-Evil: 1'],
+    ['a space', 'Bearer abc'],
+    ['a control character', 'abc\u0000'],
+    ['non-ASCII', 'tökén'],
+  ])(
+    'reads an access token with %s as null (no token): it would go into a header',
+    async (_, accessToken) => {
+      const key = `store:${++keys}`;
+      const store = redisStore({ client: one, key });
+      await one.set(key, JSON.stringify({ accessToken, refreshToken: 'r1' }));
+      await expect(store.get()).resolves.toBeNull();
+    },
+  );
+
+  it('ignores a message on its channel whose access token could inject a header', async () => {
+    const key = `store:${++keys}`;
+    const store = redisStore({ client: one, key });
+    const heard: Array<Tokens | null> = [];
+    const unsubscribe = store.subscribe!((value) => heard.push(value));
+    await sleep(50);
+    const say = (tokens: unknown) =>
+      one.publish(`${key}:changed`, JSON.stringify({ from: 'another process', tokens }));
+    await say({ accessToken: 'abc\r\nX-Evil: 1' });
+    await say({ accessToken: 'a', refreshToken: '' });
+    await say(tokens);
+    while (heard.length < 1) await sleep(5);
+    await sleep(30);
+    expect(heard).toEqual([tokens]);
+    unsubscribe();
   });
 
   it('tells subscribers of changes made by other processes, not of its own, and closes its subscriber when the last one leaves', async () => {

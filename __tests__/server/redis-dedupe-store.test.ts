@@ -9,9 +9,11 @@ import axios from 'axios';
 import Redis from 'ioredis';
 import { type AuthServer, startAuthServer } from '../../examples/server/auth-server.js';
 import { login } from '../../examples/storm.js';
+import { isRefreshGateError, RefreshGateError } from '../../src/index.js';
 import {
   createRefreshDeduper,
   memoryDedupeStore,
+  type RedisDedupeStoreOptions,
   type RefreshDeduper,
   redisDedupeStore,
 } from '../../src/server/index.js';
@@ -148,4 +150,31 @@ it('a corrupted value under a key is dropped, not served', async () => {
   await clients[0]!.set(`${prefix}${sha256(refreshToken!)}`, '{not json');
   await expect(a(refreshToken!)).resolves.toMatchObject({ tokenType: 'Bearer' });
   expect(auth.stats.refreshCalls).toBe(1);
+});
+
+it('rejects bad options with INVALID_OPTIONS naming the option, before it connects', () => {
+  const failure = (options: unknown) => {
+    try {
+      redisDedupeStore(options as RedisDedupeStoreOptions);
+    } catch (error) {
+      expect(error).toBeInstanceOf(RefreshGateError);
+      return isRefreshGateError(error) ? [error.code, error.message] : error;
+    }
+    throw new Error('expected it to throw');
+  };
+  expect(failure(undefined)).toEqual([
+    'INVALID_OPTIONS',
+    'Expected `options` to be an object { client, prefix? }, got `undefined` (undefined)',
+  ]);
+  expect(failure({ client: {} })).toEqual([
+    'INVALID_OPTIONS',
+    'Expected `client` to be an ioredis client, got `...` (object)',
+  ]);
+  const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
+  expect(failure({ client, prefix: 5 })).toEqual([
+    'INVALID_OPTIONS',
+    'Expected `prefix` to be a string, got `5` (number)',
+  ]);
+  expect(client.status).toBe('wait');
+  client.disconnect();
 });

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { isRefreshGateError, RefreshGateError } from '../../src/index.js';
 import {
   createRefreshDeduper,
   type DedupeStore,
   isRefreshDedupeError,
   memoryDedupeStore,
   RefreshDedupeError,
+  type RefreshDeduperOptions,
 } from '../../src/server/index.js';
 import { deferred, flush } from '../helpers/deferred.js';
 
@@ -154,18 +156,71 @@ describe('createRefreshDeduper', () => {
     there.dispose();
   });
 
-  it('validates its options and arguments', async () => {
-    expect(() => createRefreshDeduper({ graceMs: -1 })).toThrow(
+  it('rejects bad options with INVALID_OPTIONS naming the option', () => {
+    const code = (make: () => unknown) => {
+      try {
+        make();
+      } catch (error) {
+        expect(error).toBeInstanceOf(RefreshGateError);
+        return isRefreshGateError(error) ? [error.code, error.message] : error;
+      }
+      throw new Error('expected it to throw');
+    };
+    expect(code(() => createRefreshDeduper({ graceMs: -1 }))).toEqual([
+      'INVALID_OPTIONS',
       'Expected `graceMs` to be a finite number >= 0, got `-1` (number)',
-    );
-    expect(() => createRefreshDeduper({ waitTimeoutMs: Number.NaN })).toThrow(RangeError);
+    ]);
+    expect(code(() => createRefreshDeduper({ waitTimeoutMs: Number.NaN }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `waitTimeoutMs` to be a finite number >= 0, got `NaN` (number)',
+    ]);
+    expect(code(() => createRefreshDeduper({ graceMs: '30s' as unknown as number }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `graceMs` to be a finite number >= 0, got `"30s"` (string)',
+    ]);
+    expect(code(() => createRefreshDeduper(null as unknown as RefreshDeduperOptions))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `options` to be an object { graceMs?, waitTimeoutMs?, store? }, got `null` (null)',
+    ]);
+    for (const store of [{}, 'redis', { ...memoryDedupeStore(), watch: 1 }]) {
+      expect(code(() => createRefreshDeduper({ store: store as unknown as DedupeStore }))).toEqual([
+        'INVALID_OPTIONS',
+        expect.stringMatching(/^Expected `store` to be a DedupeStore/),
+      ]);
+    }
+  });
+
+  it('rejects bad arguments with INVALID_OPTIONS, never showing the key', async () => {
     const deduper = createRefreshDeduper();
-    await expect(deduper.dedupe('', async () => 1)).rejects.toThrow('non-empty string');
-    await expect(deduper.dedupe('k', 'nope' as unknown as () => Promise<number>)).rejects.toThrow(
-      'function',
-    );
+    await expect(deduper.dedupe('', async () => 1)).rejects.toMatchObject({
+      name: 'RefreshGateError',
+      code: 'INVALID_OPTIONS',
+      message: 'Expected `key` to be a non-empty string, got `""` (string)',
+    });
+    await expect(
+      deduper.dedupe({ token: 'r-secret' } as unknown as string, async () => 1),
+    ).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+      message: 'Expected `key` to be a non-empty string, got `...` (object)',
+    });
+    await expect(
+      deduper.dedupe('k', 'nope' as unknown as () => Promise<number>),
+    ).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+      message: expect.stringContaining('`rotate`'),
+    });
     deduper.dispose();
-    await expect(deduper.dedupe('k', async () => 1)).rejects.toThrow('disposed');
+  });
+
+  it('rejects a call after dispose() with DESTROYED, without running rotate', async () => {
+    const deduper = createRefreshDeduper();
+    deduper.dispose();
+    const rotate = jest.fn(async () => 1);
+    const error = await deduper.dedupe('k', rotate).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(RefreshGateError);
+    expect(isRefreshGateError(error) && error.code).toBe('DESTROYED');
+    expect((error as Error).message).toMatch(/disposed/);
+    expect(rotate).not.toHaveBeenCalled();
   });
 });
 

@@ -1,3 +1,4 @@
+import { expected } from '../format.js';
 import {
   type Coordinator,
   type GateLogger,
@@ -5,7 +6,8 @@ import {
   RefreshGateError,
   type Tokens,
 } from '../index.js';
-import { tokensFrom } from './token-shape.js';
+import { defaultLogger } from '../logger.js';
+import { readTokens } from '../token-shape.js';
 
 /**
  * Options of {@link broadcastCoordinator}.
@@ -32,10 +34,6 @@ export interface BroadcastCoordinatorOptions {
 const DEFAULT_NAME = 'axios-refresh-gate';
 /** Marks our messages, so that other code posting on a channel of the same name is ignored. */
 const SOURCE = 'axios-refresh-gate';
-
-const defaultLogger: Pick<GateLogger, 'warn'> = {
-  warn: (...args) => console.warn('[axios-refresh-gate]', ...args),
-};
 
 interface Platform {
   locks: LockManager | undefined;
@@ -80,12 +78,15 @@ function detect(): Platform {
  * ```
  */
 export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}): Coordinator {
+  if (typeof options !== 'object' || options === null) {
+    throw invalid('options', 'an object { name?, logger? }', options);
+  }
   const { name = DEFAULT_NAME, logger = defaultLogger } = options;
   if (typeof name !== 'string' || name === '') {
-    throw new RefreshGateError(
-      'INVALID_OPTIONS',
-      `Expected \`name\` to be a non-empty string, got \`${String(name)}\` (${typeof name})`,
-    );
+    throw invalid('name', 'a non-empty string', name);
+  }
+  if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function') {
+    throw invalid('logger', 'an object with a warn function (console fits)', logger);
   }
   const { locks, Channel } = detect();
   const local = inProcessCoordinator();
@@ -120,8 +121,9 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
       pings.get(data.ping)?.();
       return;
     }
-    const tokens = data.tokens === null ? null : tokensFrom(data.tokens);
-    if (tokens === undefined) return;
+    // null is a logout; anything else that is not tokens (or could inject a header) is ignored.
+    const tokens = data.tokens === null ? null : readTokens(data.tokens);
+    if (tokens === null && data.tokens !== null) return;
     for (const listener of [...listeners]) listener(tokens);
   };
   channel?.addEventListener('message', onMessage);
@@ -146,11 +148,25 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
   };
 
   return {
-    runExclusive: (fn, opts) => runUnderWebLock(locks, name, fn, opts, barrier),
+    runExclusive(fn, opts) {
+      if (disposed) {
+        return Promise.reject(
+          new RefreshGateError(
+            'DESTROYED',
+            `this broadcastCoordinator ("${name}") was disposed of; make a new one to refresh again`,
+          ),
+        );
+      }
+      return runUnderWebLock(locks, name, fn, opts, barrier);
+    },
     publish(tokens) {
       if (disposed) return;
       if (!channel) return local.publish?.(tokens);
-      channel.postMessage({ source: SOURCE, tokens: tokens === null ? null : tokensFrom(tokens) });
+      // Only the known fields cross to the other tabs; tokens that are not tokens are not sent
+      // (as null they would log the other tabs out).
+      const known = tokens === null ? null : readTokens(tokens);
+      if (known === null && tokens !== null) return;
+      channel.postMessage({ source: SOURCE, tokens: known });
     },
     subscribe(listener) {
       if (!channel) return local.subscribe?.(listener) ?? (() => {});
@@ -240,6 +256,9 @@ function holdWhile<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
       .finally(() => signal.removeEventListener('abort', release));
   });
 }
+
+const invalid = (name: string, what: string, value: unknown) =>
+  new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
 
 const isAbortError = (error: unknown) =>
   typeof error === 'object' &&

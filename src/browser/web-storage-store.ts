@@ -1,5 +1,7 @@
+import { expected } from '../format.js';
 import { type GateLogger, RefreshGateError, type TokenStore, type Tokens } from '../index.js';
-import { tokensFrom } from './token-shape.js';
+import { defaultLogger } from '../logger.js';
+import { readTokens } from '../token-shape.js';
 
 /** What the store needs of `localStorage` or `sessionStorage`. */
 export type WebStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
@@ -20,10 +22,6 @@ export interface WebStorageStoreOptions {
   readonly logger?: Pick<GateLogger, 'warn'>;
 }
 
-const defaultLogger: Pick<GateLogger, 'warn'> = {
-  warn: (...args) => console.warn('[axios-refresh-gate]', ...args),
-};
-
 /** What `read()` has not looked at yet (no string or null is this). */
 const UNREAD = Symbol('unread');
 
@@ -33,9 +31,9 @@ const UNREAD = Symbol('unread');
  * cheap: the parsed tokens are kept until the stored string changes. `subscribe` hears other tabs
  * through the window's `storage` event, so a logout in one tab logs out the others.
  *
- * A value under the key that is not tokens (corrupted, or written by other code) reads as "no
- * tokens", with one warning; it never throws. Writing throws a clear error when the browser
- * refuses (storage full, storage blocked).
+ * A value under the key that is not tokens (corrupted, written by other code, or with an access
+ * token that could inject a header) reads as "no tokens", with one warning; it never throws.
+ * Writing throws a clear error when the browser refuses (storage full, storage blocked).
  *
  * Tokens in web storage are readable by any script on the page: keep a strict Content Security
  * Policy, or keep the refresh token in an httpOnly cookie.
@@ -64,18 +62,18 @@ export function webStorageStore(
     typeof storage.setItem !== 'function' ||
     typeof storage.removeItem !== 'function'
   ) {
-    throw new RefreshGateError(
-      'INVALID_OPTIONS',
-      `Expected \`storage\` to be localStorage, sessionStorage or another Storage, got \`${String(storage)}\` (${storage === null ? 'null' : typeof storage})`,
-    );
+    throw invalid('storage', 'localStorage, sessionStorage or another Storage', storage);
   }
   if (typeof key !== 'string' || key === '') {
-    throw new RefreshGateError(
-      'INVALID_OPTIONS',
-      `Expected \`key\` to be a non-empty string, got \`${String(key)}\` (${typeof key})`,
-    );
+    throw invalid('key', 'a non-empty string', key);
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw invalid('options', 'an object { logger? }', options);
   }
   const { logger = defaultLogger } = options;
+  if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function') {
+    throw invalid('logger', 'an object with a warn function (console fits)', logger);
+  }
 
   // The cache: the string last read or written, and the tokens it holds.
   let raw: string | null | typeof UNREAD = UNREAD;
@@ -95,8 +93,8 @@ export function webStorageStore(
       logger.warn(`the value under "${key}" in web storage is not JSON; treating it as no tokens`);
       return null;
     }
-    const read = tokensFrom(value);
-    if (read === undefined) {
+    const read = readTokens(value);
+    if (read === null) {
       logger.warn(
         `the value under "${key}" in web storage is not tokens ({ accessToken, refreshToken?, expiresAt? }); treating it as no tokens`,
       );
@@ -124,7 +122,7 @@ export function webStorageStore(
   return {
     get,
     set(next) {
-      const known = tokensFrom(next) ?? next;
+      const known = readTokens(next) ?? next;
       const text = JSON.stringify(known);
       try {
         storage.setItem(key, text);
@@ -167,6 +165,9 @@ export function webStorageStore(
     },
   };
 }
+
+const invalid = (name: string, what: string, value: unknown) =>
+  new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
 
 function describe(error: unknown): string {
   if (typeof error === 'object' && error !== null) {

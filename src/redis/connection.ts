@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { expected } from '../format.js';
 import { RefreshGateError } from '../index.js';
 
 /** Connection states in which a command would only wait in ioredis' offline queue, or fail. */
@@ -29,7 +30,7 @@ export function redisError(client: Redis, what: string, cause: unknown): Error {
 /** Validates the options shared by the coordinator and the store, as the core validates its own. */
 export function checkClientAndKey(options: unknown, factory: string): void {
   if (typeof options !== 'object' || options === null) {
-    throw invalid(`Expected \`${factory}\` options to be an object, got ${describe(options)}`);
+    throw invalid('options', `an object { client, key } (${factory})`, options);
   }
   const { client, key } = options as { client?: unknown; key?: unknown };
   const methods = ['eval', 'get', 'set', 'publish', 'duplicate'] as const;
@@ -38,19 +39,14 @@ export function checkClientAndKey(options: unknown, factory: string): void {
     client === null ||
     methods.some((name) => typeof (client as Record<string, unknown>)[name] !== 'function')
   ) {
-    throw invalid(`Expected \`client\` to be an ioredis client, got ${describe(client)}`);
+    throw invalid('client', 'an ioredis client', client);
   }
   if (typeof key !== 'string' || key === '') {
-    throw invalid(`Expected \`key\` to be a non-empty string, got ${describe(key)}`);
+    throw invalid('key', 'a non-empty string', key);
   }
 }
 
-export function invalid(message: string): RefreshGateError {
-  return new RefreshGateError('INVALID_OPTIONS', message);
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return '`null`';
-  if (typeof value === 'object' || typeof value === 'function') return `a ${typeof value}`;
-  return `\`${String(value)}\` (${typeof value})`;
+/** A bad option of this subpath: the core's one error class, with the code the core uses. */
+export function invalid(name: string, what: string, value: unknown): RefreshGateError {
+  return new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type Coordinator, RefreshGateError, type Tokens } from '../index.js';
-import { checkClientAndKey, describe, invalid, redisError, unavailable } from './connection.js';
-import { parseTokens } from './redis-store.js';
+import { readTokens } from '../token-shape.js';
+import { checkClientAndKey, invalid, redisError, unavailable } from './connection.js';
 import { ignore, Subscriber } from './subscriber.js';
 
 /**
@@ -129,9 +129,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   checkClientAndKey(options, 'redisCoordinator');
   const { client, key, lockTtlMs = DEFAULT_LOCK_TTL_MS } = options;
   if (typeof lockTtlMs !== 'number' || !Number.isFinite(lockTtlMs) || lockTtlMs < 100) {
-    throw invalid(
-      `Expected \`lockTtlMs\` to be a finite number >= 100, got ${describe(lockTtlMs)}`,
-    );
+    throw invalid('lockTtlMs', 'a finite number >= 100', lockTtlMs);
   }
   const ttl = Math.round(lockTtlMs);
   const lockKey = `${key}:lock`;
@@ -160,7 +158,8 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
     // Our own publishes were delivered to our listeners at once; hearing them late from Redis
     // could put back tokens older than ones obtained since.
     if (typeof parsed !== 'object' || parsed === null || parsed.from === member) return;
-    const tokens = parsed.tokens === null ? null : parseTokens(parsed.tokens);
+    // null is a logout; anything else that is not tokens (or could inject a header) is ignored.
+    const tokens = parsed.tokens === null ? null : readTokens(parsed.tokens);
     if (tokens === null && parsed.tokens !== null) return;
     for (const listener of [...listeners]) listener(tokens);
   };
@@ -260,7 +259,12 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   return {
     async runExclusive(fn, { signal, timeoutMs }) {
       signal.throwIfAborted();
-      if (disposed) throw new Error('this redisCoordinator was disposed of');
+      if (disposed) {
+        throw new RefreshGateError(
+          'DESTROYED',
+          `this redisCoordinator (key "${key}") was disposed of; make a new one to refresh again`,
+        );
+      }
       const id = await acquire(signal, timeoutMs);
       // Renew while fn runs: only a holder that stopped (died) lets its lock expire.
       const renewal = setInterval(() => {

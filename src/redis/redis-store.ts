@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { TokenStore, Tokens } from '../index.js';
+import { readTokens } from '../token-shape.js';
 import { checkClientAndKey, redisError, unavailable } from './connection.js';
 import { Subscriber } from './subscriber.js';
 
@@ -20,29 +21,12 @@ export interface RedisStoreOptions {
 }
 
 /**
- * Reads what a store or a message holds: `Tokens` with a non-empty `accessToken`, or `null` for
- * anything else (a corrupted or foreign value must not crash the gate; it refreshes instead).
- */
-export function parseTokens(value: unknown): Tokens | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const { accessToken, refreshToken, expiresAt } = value as Record<string, unknown>;
-  if (typeof accessToken !== 'string' || accessToken === '') return null;
-  if (refreshToken !== undefined && typeof refreshToken !== 'string') return null;
-  if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)))
-    return null;
-  const tokens: { accessToken: string; refreshToken?: string; expiresAt?: number } = {
-    accessToken,
-  };
-  if (refreshToken !== undefined) tokens.refreshToken = refreshToken;
-  if (expiresAt !== undefined) tokens.expiresAt = expiresAt;
-  return tokens;
-}
-
-/**
  * A token store shared by every process that uses the same Redis `key`: the tokens as JSON in
  * that key, changes announced on a channel. Asynchronous, so the gate keeps the last tokens it
  * read or heard and reads Redis again only under the refresh lock. A value that is not valid
- * tokens JSON reads as `null` (the gate then refreshes), never as an exception.
+ * tokens JSON (including an access token with whitespace or control characters, which could inject
+ * a header) reads as `null` (the gate then refreshes), never as an exception; such a value heard on
+ * the channel is ignored.
  *
  * The subscriber connection (`client.duplicate()`) opens with the first `subscribe` and closes
  * when the last listener unsubscribes (the gate does so on `destroy()`).
@@ -92,7 +76,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       }
       if (raw === null) return null;
       try {
-        return parseTokens(JSON.parse(raw));
+        return readTokens(JSON.parse(raw));
       } catch {
         return null;
       }
@@ -121,7 +105,8 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
         }
         // This store's own writes are not news to the gate that made them.
         if (typeof parsed !== 'object' || parsed === null || parsed.from === origin) return;
-        const tokens = parsed.tokens === null ? null : parseTokens(parsed.tokens);
+        // null is a logout; anything else that is not tokens (or could inject a header) is ignored.
+        const tokens = parsed.tokens === null ? null : readTokens(parsed.tokens);
         if (tokens === null && parsed.tokens !== null) return;
         listener(tokens);
       });

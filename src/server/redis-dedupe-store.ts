@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { expected } from '../format.js';
+import { RefreshGateError } from '../index.js';
 import { Subscriber } from '../redis/subscriber.js';
 import type { DedupeClaim, DedupeStore } from './dedupe-store.js';
 
@@ -50,6 +52,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 `;
 
+const invalid = (name: string, what: string, value: unknown) =>
+  new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
+
 /**
  * A {@link DedupeStore} on Redis, so that several instances of an auth server behave as one: a
  * claim is `SET NX PX` on `<prefix><sha256 of the key>`, the result is kept there as JSON for
@@ -66,17 +71,20 @@ return 0
  * ```
  */
 export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore {
-  const { client, prefix = 'refresh-dedupe:' } = options ?? ({} as RedisDedupeStoreOptions);
+  if (typeof options !== 'object' || options === null) {
+    throw invalid('options', 'an object { client, prefix? }', options);
+  }
+  const { client, prefix = 'refresh-dedupe:' } = options;
   if (
     typeof client !== 'object' ||
     client === null ||
     typeof client.eval !== 'function' ||
     typeof client.duplicate !== 'function'
   ) {
-    throw new TypeError('Expected `client` to be an ioredis client');
+    throw invalid('client', 'an ioredis client', client);
   }
   if (typeof prefix !== 'string') {
-    throw new TypeError(`Expected \`prefix\` to be a string, got \`${String(prefix)}\``);
+    throw invalid('prefix', 'a string', prefix);
   }
   const channel = `${prefix}settled`;
   const subscriber = new Subscriber(client, false);

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { expected } from '../format.js';
+import { RefreshGateError } from '../index.js';
 import type { DedupeStore } from './dedupe-store.js';
 import { memoryDedupeStore } from './memory-dedupe-store.js';
 
@@ -84,16 +86,17 @@ export function isRefreshDedupeError(value: unknown): value is RefreshDedupeErro
 const MIN_POLL_MS = 10;
 const MAX_POLL_MS = 250;
 
+const invalid = (name: string, what: string, value: unknown) =>
+  new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
+
 function checkDuration(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    const shown =
-      typeof value === 'object' && value !== null ? 'an object' : `\`${String(value)}\``;
-    throw new RangeError(
-      `Expected \`${name}\` to be a finite number >= 0, got ${shown} (${typeof value})`,
-    );
+    throw invalid(name, 'a finite number >= 0', value);
   }
   return value;
 }
+
+const STORE_METHODS = ['claim', 'fulfil', 'abandon', 'watch'] as const;
 
 /**
  * Server-side refresh de-duplication for a refresh endpoint with rotating refresh tokens: racing
@@ -116,11 +119,19 @@ function checkDuration(name: string, value: unknown): number {
  */
 export function createRefreshDeduper(options: RefreshDeduperOptions = {}): RefreshDeduper {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError('Expected the options of `createRefreshDeduper` to be an object');
+    throw invalid('options', 'an object { graceMs?, waitTimeoutMs?, store? }', options);
   }
   const graceMs = checkDuration('graceMs', options.graceMs ?? 30_000);
   const waitTimeoutMs = checkDuration('waitTimeoutMs', options.waitTimeoutMs ?? 10_000);
   const store = options.store ?? memoryDedupeStore();
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    STORE_METHODS.some((name) => typeof store[name] !== 'function') ||
+    (store.dispose !== undefined && typeof store.dispose !== 'function')
+  ) {
+    throw invalid('store', 'a DedupeStore with claim, fulfil, abandon and watch functions', store);
+  }
   const inFlight = new Map<string, Promise<unknown>>();
   let disposed = false;
 
@@ -172,12 +183,20 @@ export function createRefreshDeduper(options: RefreshDeduperOptions = {}): Refre
 
   return {
     dedupe<T>(key: string, rotate: () => Promise<T>): Promise<T> {
-      if (disposed) return Promise.reject(new Error('this refresh deduper was disposed of'));
+      if (disposed) {
+        return Promise.reject(
+          new RefreshGateError(
+            'DESTROYED',
+            'this refresh deduper was disposed of; make a new one with createRefreshDeduper()',
+          ),
+        );
+      }
+      // Shown only when it is not a usable key: a refresh token itself never reaches a message.
       if (typeof key !== 'string' || key === '') {
-        return Promise.reject(new TypeError('Expected `key` to be a non-empty string'));
+        return Promise.reject(invalid('key', 'a non-empty string', key));
       }
       if (typeof rotate !== 'function') {
-        return Promise.reject(new TypeError('Expected `rotate` to be a function'));
+        return Promise.reject(invalid('rotate', 'a function () => Promise<T>', rotate));
       }
       const hash = createHash('sha256').update(key).digest('hex');
       const running = inFlight.get(hash) as Promise<T> | undefined;
