@@ -8,6 +8,7 @@ import {
   attachRefreshGate,
   createRefreshGate,
   isRefreshGateError,
+  memoryStore,
   type RefreshGate,
   type TokenStore,
   type Tokens,
@@ -16,6 +17,7 @@ import { deferred, flush } from './helpers/deferred.js';
 import {
   controlledRefresh,
   countingStore,
+  latchedCoordinator,
   mockApi,
   rejectionOf,
   spyLogger,
@@ -873,11 +875,87 @@ describe('initialTokens', () => {
     };
     const other = spyLogger();
     expect(() => make({ store: throwing, initialTokens: initial, logger: other })).not.toThrow();
+    await flush();
     expect(other.warn).toHaveBeenCalledWith('storing initialTokens failed', failure);
   });
 });
 
 describe('logger', () => {
+  it('logs each decision at debug level: start, queued, held, stale replay, loop guard', async () => {
+    const server = mockApi('new');
+    const logger = spyLogger();
+    const counted = countingStore(initial);
+    const { gate, control } = make({ store: counted.store, logger, cooldownMs: 60_000 });
+    gate.attach(server.api);
+    const said = () => logger.debug.mock.calls.map(([message]) => String(message));
+
+    // A 401 starts the refresh and is queued; a request made meanwhile is held.
+    const queued = track(server.api.get('/queued'));
+    await flush();
+    const held = track(server.api.get('/held'));
+    await flush();
+    expect(said()).toEqual([
+      'refresh starts (unauthorized)',
+      'request queued for the refresh',
+      'request held for the refresh',
+    ]);
+    control.call(0).result.resolve('new');
+    await flush();
+    expect(queued.status).toBe('fulfilled');
+    expect(held.status).toBe('fulfilled');
+
+    // A stale 401: sent with 'new', answered once the token moved on to 'newer'.
+    logger.debug.mockClear();
+    let calls = 0;
+    const staleApi = axios.create({ baseURL: 'https://api.test' });
+    new MockAdapter(staleApi).onGet('/stale').reply(() => {
+      calls += 1;
+      if (calls > 1) return [200, {}];
+      server.current = 'newer';
+      counted.push({ accessToken: 'newer' });
+      return [401, {}];
+    });
+    gate.attach(staleApi);
+    const stale = track(staleApi.get('/stale'));
+    await flush();
+    expect(stale.status).toBe('fulfilled');
+    expect(control.refresh).toHaveBeenCalledTimes(1);
+    expect(said()).toEqual(['stale 401: replayed with the current token']);
+
+    // The loop guard: the token just obtained, refused before any response accepted it.
+    logger.debug.mockClear();
+    server.current = 'other';
+    const refused = track(server.api.get('/refused'));
+    await flush();
+    control.call(1).result.resolve('fresh');
+    await flush();
+    const again = track(server.api.get('/again'));
+    await flush();
+    expect(refused.status).toBe('rejected');
+    expect(again.status).toBe('rejected');
+    expect(control.refresh).toHaveBeenCalledTimes(2);
+    expect(said()).toContain('loop guard: the token just obtained was refused; no refresh');
+  });
+
+  it('logs at debug level when the store already holds newer tokens under the lock (adopted)', async () => {
+    const { coordinator, open } = latchedCoordinator();
+    const store = memoryStore(initial); // no subscribe: the gate finds the peer's tokens itself
+    const server = mockApi('peer');
+    const logger = spyLogger();
+    const { gate, control } = make({ store, coordinator, logger });
+    gate.attach(server.api);
+    const request = track(server.api.get('/a'));
+    await flush();
+    store.set({ accessToken: 'peer' });
+    open();
+    await flush();
+    expect(request.status).toBe('fulfilled');
+    expect(control.refresh).not.toHaveBeenCalled();
+    expect(logger.debug.mock.calls.map(([message]) => String(message))).toContain(
+      'refresh skipped: the store already holds newer tokens (adopted)',
+    );
+  });
+
   it('warns when shouldRefresh throws, and the caller gets the original error', async () => {
     const server = mockApi('new');
     const logger = spyLogger();
@@ -934,7 +1012,8 @@ describe('logger', () => {
     expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('onRefreshFailed'), bug);
   });
 
-  it('warns once when a freshly obtained token already expires within the window', async () => {
+  it('uses a freshly obtained token that expires within the window as is, without a warning', async () => {
+    // Refreshed halfway through its life instead (rule 6), not before every request.
     const server = mockApi('short');
     const logger = spyLogger();
     const { gate, control } = make({ initialTokens: initial, logger });
@@ -947,8 +1026,11 @@ describe('logger', () => {
     await server.api.get('/a');
     await server.api.get('/b');
     expect(control.refresh).toHaveBeenCalledTimes(1);
-    expect(logger.warn).toHaveBeenCalledTimes(1);
-    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('refreshBeforeExpiryMs'));
+    expect(server.sent()).toEqual([
+      ['/a', 'Bearer short'],
+      ['/b', 'Bearer short'],
+    ]);
+    expect(logger.warn).not.toHaveBeenCalled();
   });
 
   it("defaults to console.warn with the package's prefix", async () => {

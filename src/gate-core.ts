@@ -1,356 +1,408 @@
-import {
-  type AxiosError,
-  AxiosHeaders,
-  type AxiosInstance,
-  CanceledError,
-  type InternalAxiosRequestConfig,
-} from 'axios';
+import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import { type Clock, systemClock } from './clock.js';
+import { Emitter } from './emitter.js';
 import { RefreshGateError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { createOriginPolicy } from './origins.js';
+import { Flight, type FlightDeps, type Outcome, type Reason } from './refresh-flight.js';
+import { type Freshness, RefreshPolicy } from './refresh-policy.js';
+import { isThenable, TokenCache } from './token-cache.js';
+import { TokenPlacement } from './token-placement.js';
 import { toTokens } from './tokens.js';
-import type { GateEvent, RefreshContext, RefreshGateState, Tokens } from './types.js';
+import type { GateEventMap, RefreshGateState, Tokens } from './types.js';
+import { canceled, WaiterQueue } from './waiter-queue.js';
 
-type Reason = RefreshContext['reason'];
-type Listener = (payload: unknown) => void;
+/*
+ * The gate as one state machine. `#dispatch` is the only place `#state` changes; read its
+ * `switch` to check a race. The parts behind it hold the mechanisms, not the decisions: the token
+ * cache (token-cache.ts), when to refresh (refresh-policy.ts), the token on a request
+ * (token-placement.ts), one refresh and its waiters (refresh-flight.ts, waiter-queue.ts), events
+ * (emitter.ts). The interceptors read as the decision flow of one request.
+ *
+ *   idle ──start──▶ refreshing ──refreshed | adopted | replaced──▶ idle
+ *                   refreshing ──failed──▶ cooldown ──cooldownMs──▶ idle
+ *   idle | refreshing | cooldown ──setTokens──▶ idle   a flight in the way ends: replaced
+ *   idle | refreshing | cooldown ──clear──────▶ idle   a flight in the way ends: aborted
+ *   refreshing ──a peer announces tokens──▶ idle        adopted (a logout from the scope: aborted)
+ *   any ──destroy──▶ destroyed                          a flight ends: aborted; every waiter: DESTROYED
+ *
+ * A flight ends once, whoever ends it first, and reports its end here as `settled`.
+ */
 
-/** One request or call waiting for the refresh in flight. */
-interface Waiter {
-  resolve(tokens: Tokens): void;
-  reject(error: unknown): void;
-  /** When it gives up with QUEUE_TIMEOUT (clock ms); waiters join in deadline order. */
-  deadline: number;
-  /** Removes the abort and cancel-token listeners. */
-  cleanup: (() => void) | undefined;
-}
+type State =
+  | { readonly status: 'idle' }
+  | { readonly status: 'refreshing'; readonly flight: Flight }
+  | { readonly status: 'cooldown'; readonly error: unknown; readonly at: number }
+  | { readonly status: 'destroyed' };
 
-/** The one refresh in flight. */
-interface Attempt {
-  readonly controller: AbortController;
-  readonly reason: Reason;
-  timer: unknown;
-  settled: boolean;
-}
+type Action =
+  | { readonly type: 'start'; readonly flight: Flight; readonly error: AxiosError | undefined }
+  | { readonly type: 'settled'; readonly flight: Flight; readonly outcome: Outcome }
+  | { readonly type: 'set'; readonly tokens: Tokens }
+  | { readonly type: 'clear' }
+  | { readonly type: 'heard'; readonly tokens: Tokens | null }
+  | { readonly type: 'destroy' };
 
-/** How an attempt ended. */
-type Outcome =
-  | { kind: 'refreshed' | 'adopted' | 'replaced'; tokens: Tokens }
-  | { kind: 'failed' | 'aborted'; error: unknown };
-
-const isThenable = <T>(value: unknown): value is PromiseLike<T> =>
-  typeof (value as PromiseLike<T> | null)?.then === 'function';
-
-const canceled = (config: InternalAxiosRequestConfig | undefined, message?: string) =>
-  // axios' own type for this constructor is narrower than its runtime signature.
-  new (
-    CanceledError as unknown as new (
-      message?: string,
-      config?: InternalAxiosRequestConfig,
-    ) => Error
-  )(message, config);
+const IDLE: State = { status: 'idle' };
+const DESTROYED: State = { status: 'destroyed' };
 
 /** How many times a request has been replayed; a plain key, so axios' mergeConfig carries it. */
 export const REPLAYS = 'refreshGateReplays';
 
+export const replaysOf = (config: InternalAxiosRequestConfig): number =>
+  Number((config as unknown as Record<string, unknown>)[REPLAYS] ?? 0);
+
+const destroyedError = (what: string) =>
+  new RefreshGateError('DESTROYED', `the refresh gate was destroyed ${what}`);
+
 /**
- * The state of one gate and everything the interceptors share: the one attempt in flight (the
- * lock), the waiters, the token cache, cooldown and young-token bookkeeping. Internal: users get
- * the {@link RefreshGate} facade.
+ * The state of one gate and everything its interceptors share. Internal: users get the
+ * {@link RefreshGate} facade.
  */
 export class GateCore {
+  readonly options: ResolvedOptions;
   readonly clock: Clock = systemClock;
-  destroyed = false;
   readonly allowed: (config: InternalAxiosRequestConfig, instance: AxiosInstance) => boolean;
 
-  private attempt: Attempt | null = null;
-  private readonly waiters = new Set<Waiter>();
+  #state: State = IDLE;
+  readonly #cache: TokenCache;
+  readonly #policy: RefreshPolicy;
+  readonly #placement: TokenPlacement;
+  readonly #emitter: Emitter<GateEventMap>;
   /** Errors waiters were rejected with (see {@link wasDelivered}). */
-  private readonly delivered = new WeakSet<object>();
-  private queueTimer: unknown;
-  private queueTimerArmed = false;
+  readonly #delivered = new WeakSet<object>();
+  /** Requests and calls waiting for an async store's first read: waiters like any other. */
+  readonly #loading: WaiterQueue<Tokens | null>;
+  #watchedRead: Promise<Tokens | null> | undefined;
+  /** Counts the user's words (setTokens, clear): a write that lands after a later one tells nobody. */
+  #epoch = 0;
+  #refreshes = 0;
+  #failures = 0;
+  /** The access token last announced by `tokens:changed`. */
+  #announced: string | null | undefined;
+  /** Set while this gate publishes: an in-process scope delivers to its own sender too. */
+  #publishing = false;
+  readonly #unsubscribers: Array<() => void> = [];
+  #warnedUnscoped = false;
+  readonly #flightDeps: FlightDeps;
 
-  /** The tokens last read from the store or obtained; what async stores are served from. */
-  private cache: Tokens | null = null;
-  private asyncStore = false;
-  private loaded = false;
-  private loading: Promise<Tokens | null> | undefined;
-
-  private expiryFor: Tokens | null = null;
-  private expiryValue: number | undefined;
-  private headerFor: string | null = null;
-  private headerValue = '';
-  private readonly headerLower: string;
-
-  /** The access token this gate's last refresh obtained, and when. */
-  private young: { token: string; at: number } | null = null;
-  private failure: { error: unknown; at: number } | null = null;
-  private refreshes = 0;
-  private failures = 0;
-  private announced: string | null | undefined;
-  /** The access token the store answered last (`undefined` before the first read). */
-  private storeShows: string | null | undefined;
-  /**
-   * Tokens another member announced while the store still showed `lagging`. A store shared
-   * through a channel of its own can show a change later than the coordinator announces it:
-   * localStorage reaches other tabs on its own schedule, even after the lock holder released the
-   * lock. Until the store shows something else, these are the current tokens.
-   */
-  private ahead: { tokens: Tokens; lagging: string | null } | undefined;
-
-  /** The token each request was sent with: `null` for none, missing when the gate did not see it. */
-  // A symbol key on the config rather than a WeakMap: one property write per request instead of a
-  // WeakMap insert, which profiling showed was most of the gate's own hot-path cost. axios'
-  // mergeConfig copies no symbol keys, so a replay's config starts without it, as it should.
-  private readonly sentKey = Symbol('axios-refresh-gate.sent');
-  private readonly listeners = new Map<GateEvent, Set<Listener>>();
-  /** Events raised while listeners run wait here, so every listener sees them in order. */
-  private readonly pendingEvents: Array<[GateEvent, unknown]> = [];
-  private emitting = false;
-  /** How the last refresh ended: for a caller whose refresh ended while it was being started. */
-  private lastEnd: Outcome | undefined;
-  private readonly unsubscribers: Array<() => void> = [];
-  private warnedUnscoped = false;
-  private warnedShortLived = false;
-
-  constructor(readonly options: ResolvedOptions) {
-    this.headerLower = options.header.toLowerCase();
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    const { store, coordinator, initialTokens, logger, queueTimeoutMs } = options;
+    this.#cache = new TokenCache(store);
+    this.#policy = new RefreshPolicy(options, this.clock);
+    this.#placement = new TokenPlacement(options);
+    this.#flightDeps = {
+      options,
+      clock: this.clock,
+      cache: this.#cache,
+      policy: this.#policy,
+      delivered: this.#delivered,
+      publish: (tokens) => this.#publish(tokens),
+      ended: (flight, outcome) => this.#dispatch({ type: 'settled', flight, outcome }),
+    };
+    this.#emitter = new Emitter((event, error) =>
+      logger.warn(`a '${event}' listener threw`, error),
+    );
+    this.#loading = new WaiterQueue(
+      this.clock,
+      queueTimeoutMs,
+      () =>
+        new RefreshGateError(
+          'QUEUE_TIMEOUT',
+          `request waited more than ${queueTimeoutMs} ms for the token store's first read (queueTimeoutMs)`,
+        ),
+      this.#delivered,
+    );
     this.allowed = createOriginPolicy(options.allowedOrigins, (url) => {
-      if (this.warnedUnscoped) return;
-      this.warnedUnscoped = true;
-      options.logger.warn(
+      if (this.#warnedUnscoped) return;
+      this.#warnedUnscoped = true;
+      logger.warn(
         `no token attached to ${url}: an absolute URL needs the instance's baseURL on its origin, or allowedOrigins`,
       );
     });
-    const { store, coordinator, initialTokens } = options;
     if (initialTokens) {
-      this.cache = initialTokens;
-      this.loaded = true;
-      this.announced = initialTokens.accessToken;
-      this.guard(() => store.set(initialTokens), 'storing initialTokens failed');
+      this.#cache.use(initialTokens);
+      this.#announced = initialTokens.accessToken;
+      this.#cache.persist(initialTokens).then(undefined, (error: unknown) => {
+        logger.warn('storing initialTokens failed', error);
+      });
     }
-    const hear = (tokens: Tokens | null) => this.heard(tokens);
-    if (store.subscribe) this.unsubscribers.push(store.subscribe(hear));
-    if (coordinator.subscribe) this.unsubscribers.push(coordinator.subscribe(hear));
+    const hear = (tokens: Tokens | null) => {
+      if (!this.#publishing) this.#dispatch({ type: 'heard', tokens });
+    };
+    if (store.subscribe) this.#unsubscribers.push(store.subscribe(hear));
+    if (coordinator.subscribe) this.#unsubscribers.push(coordinator.subscribe(hear));
   }
 
-  // ---- tokens -------------------------------------------------------------------------------
+  // ---- the machine ----------------------------------------------------------------------------
 
-  /** Synchronous stores are read on every request (they are the truth); async ones are cached. */
-  readTokens(): Tokens | null | Promise<Tokens | null> {
-    if (this.asyncStore) return this.loaded ? this.cache : this.load();
-    let value: Tokens | null | Promise<Tokens | null>;
-    try {
-      value = this.options.store.get();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (isThenable<Tokens | null>(value)) {
-      this.asyncStore = true;
-      // Tokens seeded, set or obtained before this first read are newer than what it answers.
-      if (this.loaded) {
-        value.then(undefined, () => {});
-        return this.cache;
+  #dispatch(action: Action): void {
+    const state = this.#state;
+    if (state.status === 'destroyed') return;
+    const flight = state.status === 'refreshing' ? state.flight : undefined;
+    switch (action.type) {
+      case 'start': {
+        if (flight) return;
+        const next = action.flight;
+        this.#state = { status: 'refreshing', flight: next };
+        next.start(action.error);
+        // Last: a listener may end this flight at once (clear(), setTokens()); it is armed by now.
+        this.#emitter.emit('refresh:start', { reason: next.reason });
+        return;
       }
-      return this.load(value);
-    }
-    this.cache = this.fromStore(value ?? null);
-    return this.cache;
-  }
 
-  private load(first?: PromiseLike<Tokens | null>): Promise<Tokens | null> {
-    this.loading ??= Promise.resolve(first ?? this.options.store.get()).then(
-      (tokens) => {
-        this.loading = undefined;
-        // Tokens obtained or set while the read was under way are newer than what it read.
-        if (!this.loaded) {
-          this.cache = tokens ?? null;
-          this.loaded = true;
+      case 'settled': {
+        if (action.flight !== flight) return;
+        const { outcome } = action;
+        const { reason } = flight;
+        switch (outcome.kind) {
+          case 'refreshed':
+          case 'adopted': {
+            this.#state = IDLE;
+            this.#cache.use(outcome.tokens);
+            // Tokens a peer obtained are as young as this gate's own: a 401 on them must not loop.
+            const refreshed = outcome.kind === 'refreshed';
+            this.#policy.obtained(outcome.tokens, outcome.kind);
+            if (refreshed) this.#refreshes++;
+            this.#emitter.emit('refresh:success', { reason, refreshed });
+            this.#announce(outcome.tokens);
+            flight.waiters.resolveAll(outcome.tokens);
+            return;
+          }
+          case 'replaced':
+            // setTokens() during the refresh: its waiters go out with those tokens.
+            this.#state = IDLE;
+            this.#emitter.emit('refresh:success', { reason, refreshed: false, replaced: true });
+            flight.waiters.resolveAll(outcome.tokens);
+            return;
+          case 'failed': {
+            this.#state = { status: 'cooldown', error: outcome.error, at: this.clock.now() };
+            this.#failures++;
+            flight.waiters.rejectAll(outcome.error);
+            this.#emitter.emit('refresh:failure', { reason, error: outcome.error });
+            const { onRefreshFailed, logger } = this.options;
+            if (onRefreshFailed) {
+              try {
+                onRefreshFailed(outcome.error);
+              } catch (thrown) {
+                logger.warn('onRefreshFailed threw', thrown);
+              }
+            }
+            return;
+          }
+          case 'aborted':
+            // clear(): every refresh:start still gets its end, but no failure of the refresh (no
+            // count, no cooldown, no onRefreshFailed). destroy() ends flights before it gets here.
+            this.#state = IDLE;
+            flight.waiters.rejectAll(outcome.error);
+            this.#emitter.emit('refresh:failure', { reason, error: outcome.error, aborted: true });
+            return;
         }
-        return this.cache;
-      },
-      (error: unknown) => {
-        this.loading = undefined;
-        throw error;
-      },
-    );
-    return this.loading;
-  }
+        return;
+      }
 
-  /** What the store answered, unless it still lags behind tokens announced elsewhere. */
-  private fromStore(value: Tokens | null): Tokens | null {
-    const token = value?.accessToken ?? null;
-    this.storeShows = token;
-    const ahead = this.ahead;
-    if (ahead) {
-      if (token === ahead.lagging) return ahead.tokens;
-      this.ahead = undefined;
-    }
-    return value;
-  }
+      case 'set':
+        // The user's word wins over a refresh in flight, from the moment it is given.
+        this.#epoch++;
+        this.#cache.use(action.tokens);
+        this.#policy.reset();
+        this.#announce(action.tokens);
+        if (flight) flight.end({ kind: 'replaced', tokens: action.tokens });
+        else this.#state = IDLE;
+        return;
 
-  /** The tokens to attach without waiting: for the refresh call itself. */
-  private peekTokens(): Tokens | null {
-    if (this.asyncStore) return this.cache;
-    try {
-      const value = this.options.store.get();
-      return isThenable(value) ? this.cache : this.fromStore(value ?? null);
-    } catch {
-      return this.cache;
-    }
-  }
+      case 'clear':
+        // First, so that no waiter of the refresh goes out with a token.
+        flight?.end({
+          kind: 'aborted',
+          error: canceled(
+            undefined,
+            'the session was cleared while this request waited for a token refresh',
+          ),
+        });
+        this.#epoch++;
+        this.#state = IDLE;
+        this.#cache.use(null);
+        this.#policy.reset();
+        this.#announce(null);
+        return;
 
-  private expiryOf(tokens: Tokens): number | undefined {
-    // Decoded once per token, not once per request: stores may hand out a fresh object each time.
-    const seen = this.expiryFor;
-    if (
-      tokens !== seen &&
-      (seen === null ||
-        tokens.accessToken !== seen.accessToken ||
-        tokens.expiresAt !== seen.expiresAt)
-    ) {
-      this.expiryFor = tokens;
-      try {
-        this.expiryValue = this.options.getExpiry(tokens);
-      } catch (error) {
-        this.expiryValue = undefined;
-        this.options.logger.warn('getExpiry threw; treating the expiry as unknown', error);
+      case 'heard': {
+        const { tokens } = action;
+        this.#cache.heard(tokens);
+        if (tokens && tokens.accessToken !== this.#announced)
+          this.#policy.obtained(tokens, 'heard');
+        if (flight) {
+          // A peer's logout ends this refresh as clear() would; a peer's tokens make it needless.
+          if (tokens === null) {
+            flight.end({
+              kind: 'aborted',
+              error: canceled(
+                undefined,
+                'the session was cleared elsewhere while this request waited for a token refresh',
+              ),
+            });
+          } else if (
+            tokens.accessToken !== flight.staleToken &&
+            this.#policy.freshness(tokens) !== 'expired'
+          ) {
+            this.options.logger.debug('refresh ended: tokens announced by the scope (adopted)');
+            flight.end({ kind: 'adopted', tokens });
+          }
+        }
+        this.#announce(tokens);
+        return;
+      }
+
+      case 'destroy': {
+        this.#state = DESTROYED;
+        this.#cache.close();
+        // Listeners go first: nothing is announced on a dead gate, and a logout-on-failure
+        // listener must not run against it.
+        this.#emitter.clear();
+        const error = destroyedError('while this request waited');
+        if (flight) {
+          flight.waiters.rejectAll(error);
+          flight.end({ kind: 'aborted', error });
+        }
+        this.#loading.rejectAll(error);
+        for (const unsubscribe of this.#unsubscribers.splice(0)) unsubscribe();
+        if (this.options.ownsCoordinator) this.options.coordinator.dispose?.();
+        return;
       }
     }
-    return this.expiryValue;
   }
 
-  private expiring(tokens: Tokens): boolean {
-    const expiry = this.expiryOf(tokens);
-    return expiry !== undefined && expiry - this.clock.now() <= this.options.refreshBeforeExpiryMs;
+  // ---- what the interceptors ask ---------------------------------------------------------------
+
+  get destroyed(): boolean {
+    return this.#state.status === 'destroyed';
   }
 
-  private isYoung(token: string): boolean {
-    const young = this.young;
-    return (
-      young !== null &&
-      young.token === token &&
-      this.clock.now() - young.at < this.options.cooldownMs
-    );
+  /** The refresh in flight, if any. */
+  get flight(): Flight | undefined {
+    const state = this.#state;
+    return state.status === 'refreshing' ? state.flight : undefined;
   }
 
-  private coolingDown(): boolean {
-    return this.failure !== null && this.clock.now() - this.failure.at < this.options.cooldownMs;
+  get coolingDown(): boolean {
+    const state = this.#state;
+    return state.status === 'cooldown' && this.clock.now() - state.at < this.options.cooldownMs;
   }
 
-  /** Rule 10, with two guards: a failing refresh cools down, and a token just obtained is not
-   *  refreshed again (a lifetime shorter than the window would otherwise refresh on every request). */
-  private wantsProactive(tokens: Tokens): boolean {
-    if (!this.expiring(tokens) || this.coolingDown()) return false;
-    if (this.isYoung(tokens.accessToken)) {
-      if (!this.warnedShortLived) {
-        this.warnedShortLived = true;
-        this.options.logger.warn(
-          'a token just obtained already expires within refreshBeforeExpiryMs; it is used as is',
-        );
-      }
-      return false;
-    }
-    return true;
-  }
-
-  apply(config: InternalAxiosRequestConfig, tokens: Tokens | null): void {
-    // Another interceptor may have replaced the headers with a plain object.
-    if (typeof (config.headers as { set?: unknown } | undefined)?.set !== 'function') {
-      config.headers = AxiosHeaders.from(config.headers as unknown as Record<string, string>);
-    }
-    const token = tokens?.accessToken ?? null;
-    (config as unknown as Record<symbol, string | null>)[this.sentKey] = token;
-    const { applyToken, header, scheme } = this.options;
-    if (token === null) {
-      // A replay must not carry the token it was first sent with after a logout.
-      if (!applyToken && (config as unknown as Record<string, unknown>)[REPLAYS]) {
-        config.headers.delete(header);
-      }
-      return;
-    }
-    if (applyToken) {
-      applyToken(config, token);
-      return;
-    }
-    if (token !== this.headerFor) {
-      this.headerFor = token;
-      this.headerValue = scheme ? `${scheme} ${token}` : token;
-    }
-    const headers = config.headers;
-    if (this.assignable(headers))
-      (headers as unknown as Record<string, string>)[header] = this.headerValue;
-    else headers.set(header, this.headerValue);
-  }
-
-  /**
-   * Whether assigning the header as a property does what `headers.set` would: it is already there
-   * under this exact name (and not `false`, which `set` keeps), or under no other spelling. Most of
-   * `set`'s cost is normalizing and re-validating a name and value that were checked up front.
-   */
-  private assignable(headers: InternalAxiosRequestConfig['headers']): boolean {
-    const { header } = this.options;
-    const current = (headers as unknown as Record<string, unknown>)[header];
-    if (current === false || (current !== undefined && !Object.hasOwn(headers, header))) {
-      return false;
-    }
-    for (const key of Object.keys(headers)) {
-      if (key !== header && key.length === header.length && key.toLowerCase() === this.headerLower)
-        return false;
-    }
-    return true;
-  }
-
-  sentToken(config: object): string | null | undefined {
-    return (config as unknown as Record<symbol, string | null | undefined>)[this.sentKey];
-  }
-
-  // ---- the request path ---------------------------------------------------------------------
-
-  isRefreshCall(config: InternalAxiosRequestConfig): boolean {
-    return (
-      config.skipAuthRefresh === true ||
-      (this.attempt !== null && config.signal === this.attempt.controller.signal)
+  cooldownError(): RefreshGateError {
+    const state = this.#state as Extract<State, { status: 'cooldown' }>;
+    const { cooldownMs } = this.options;
+    const left = state.at + cooldownMs - this.clock.now();
+    return new RefreshGateError(
+      'COOLDOWN',
+      `the last refresh failed ${cooldownMs - left} ms ago; no new refresh for ${left} ms (cooldownMs)`,
+      { cause: state.error },
     );
   }
 
-  attachForRefreshCall(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
-    this.apply(config, this.peekTokens());
-    return config;
+  destroyedError(): RefreshGateError {
+    return destroyedError('before this request was sent');
   }
 
-  prepare(
+  freshness(tokens: Tokens): Freshness {
+    return this.#policy.freshness(tokens);
+  }
+
+  /** The tokens to decide on: now, or (an async store's first read) as a waiter of that read. */
+  tokens(config?: InternalAxiosRequestConfig): Tokens | null | Promise<Tokens | null> {
+    const read = this.#cache.read();
+    if (!isThenable<Tokens | null>(read)) return read;
+    if (this.#watchedRead !== read) {
+      this.#watchedRead = read;
+      read.then(
+        (tokens) => this.#loading.resolveAll(tokens),
+        (error: unknown) => this.#loading.rejectAll(error),
+      );
+    }
+    return this.#loading.wait(config);
+  }
+
+  /** Starts the one refresh (rules 1, 3, 10), or finds it running; either way, the flight to join. */
+  start(reason: Reason, error: AxiosError | undefined, staleToken: string | null): Flight {
+    const running = this.flight;
+    if (running) return running;
+    if (this.destroyed) throw destroyedError('before the refresh could start');
+    this.options.logger.debug(`refresh starts (${reason})`);
+    const flight = new Flight(this.#flightDeps, reason, staleToken);
+    // A refresh:start listener may end it at once; join() then answers with its end.
+    this.#dispatch({ type: 'start', flight, error });
+    return flight;
+  }
+
+  /** Waits for `flight`; a flight that already ended answers at once with its end. */
+  join(flight: Flight, config?: InternalAxiosRequestConfig): Promise<Tokens> {
+    const outcome = flight.outcome;
+    if (!outcome) return flight.waiters.wait(config);
+    if ('tokens' in outcome) return Promise.resolve(outcome.tokens);
+    if (typeof outcome.error === 'object' && outcome.error !== null)
+      this.#delivered.add(outcome.error);
+    return Promise.reject(outcome.error);
+  }
+
+  /** Waits for `flight` as a request: held before it was sent, or queued after its 401. */
+  wait(
     config: InternalAxiosRequestConfig,
-  ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
-    if (this.attempt) return this.hold(config);
-    const tokens = this.readTokens();
-    if (isThenable<Tokens | null>(tokens))
-      return tokens.then((read) => this.afterRead(config, read));
-    return this.afterRead(config, tokens);
+    flight: Flight,
+    reason: 'held' | 'unauthorized',
+  ): Promise<Tokens> {
+    this.options.logger.debug(
+      `request ${reason === 'held' ? 'held' : 'queued'} for the refresh`,
+      config.url,
+    );
+    this.#emitter.emit('request:queued', { config, reason });
+    return this.join(flight, config);
   }
 
-  private afterRead(
-    config: InternalAxiosRequestConfig,
-    tokens: Tokens | null,
-  ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
-    if (this.attempt) return this.hold(config);
-    if (tokens && this.wantsProactive(tokens)) {
-      this.start('expiring', undefined, tokens.accessToken);
-      return this.hold(config);
-    }
-    this.apply(config, tokens);
-    return config;
-  }
-
-  private hold(config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> {
-    this.emit('request:queued', { config, reason: 'held' });
-    return this.wait(config).then((tokens) => {
-      this.apply(config, tokens);
+  /** Rule 2: waits for the refresh in flight, then carries its token. */
+  hold(config: InternalAxiosRequestConfig, flight: Flight): Promise<InternalAxiosRequestConfig> {
+    return this.wait(config, flight, 'held').then((tokens) => {
+      this.place(config, tokens);
       return config;
     });
   }
 
-  // ---- the response path --------------------------------------------------------------------
+  /** Puts the current token on `config`. A replay whose session was cleared meanwhile is canceled. */
+  place(config: InternalAxiosRequestConfig, tokens: Tokens | null): void {
+    if (tokens === null && replaysOf(config) > 0) {
+      // It carries the token it was first sent with (a header, or wherever applyToken put it).
+      throw canceled(config, 'the session was cleared before this request was replayed');
+    }
+    this.#placement.place(config, tokens?.accessToken ?? null);
+  }
+
+  /** The refresh call itself: the token if one is known, never a wait (rule 7). */
+  placeForRefreshCall(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
+    this.#placement.place(config, this.#cache.peek()?.accessToken ?? null);
+    return config;
+  }
+
+  isRefreshCall(config: InternalAxiosRequestConfig): boolean {
+    return (
+      config.skipAuthRefresh === true ||
+      (config.signal !== undefined && config.signal === this.flight?.signal)
+    );
+  }
+
+  sentWith(config: object): string | null | undefined {
+    return this.#placement.sentWith(config);
+  }
+
+  /** A response to `config` that asks for no refresh: the token it carried works. */
+  accepted(config: object): void {
+    this.#policy.accepted(this.#placement.sentWith(config));
+  }
+
+  /** Rule 6's loop guard: a 401 for the token just obtained, which no response accepted yet. */
+  refuses(token: string): boolean {
+    return this.#policy.refuses(token);
+  }
 
   triggers(error: AxiosError): boolean {
     const { shouldRefresh, statusCodes, logger } = this.options;
@@ -367,467 +419,116 @@ export class GateCore {
   }
 
   /**
-   * Resolves when the request that failed with `error` may be replayed (rules 3, 4, 6); rejects
-   * with what its caller should see otherwise.
-   */
-  async readyToReplay(error: AxiosError, config: InternalAxiosRequestConfig): Promise<void> {
-    if (!this.attempt) {
-      const current = await this.readTokens();
-      const currentToken = current?.accessToken ?? null;
-      const sent = this.sentToken(config);
-      if (!this.attempt) {
-        // Rule 4: sent with a token that is no longer current: replay with the current one.
-        if (sent !== undefined && sent !== currentToken) return;
-        // Rule 6: the token a refresh just gave us is refused: refreshing again would loop.
-        if (sent != null && this.isYoung(sent)) throw error;
-        if (this.coolingDown()) throw this.cooldownError();
-        this.start('unauthorized', error, currentToken);
-      }
-    }
-    this.emit('request:queued', { config, reason: 'unauthorized' });
-    await this.wait(config);
-  }
-
-  private cooldownError(): RefreshGateError {
-    const failure = this.failure!;
-    const left = failure.at + this.options.cooldownMs - this.clock.now();
-    return new RefreshGateError(
-      'COOLDOWN',
-      `the last refresh failed ${this.options.cooldownMs - left} ms ago; no new refresh for ${left} ms (cooldownMs)`,
-      { cause: failure.error },
-    );
-  }
-
-  // ---- waiting ------------------------------------------------------------------------------
-
-  wait(config?: InternalAxiosRequestConfig): Promise<Tokens> {
-    // Callers wait on a refresh that runs or that they just started; one that already ended
-    // (a listener of refresh:start or request:queued called clear() or setTokens()) answers now.
-    const ended = this.attempt ? undefined : this.lastEnd;
-    if (ended)
-      return 'tokens' in ended ? Promise.resolve(ended.tokens) : Promise.reject(ended.error);
-    return new Promise<Tokens>((resolve, reject) => {
-      const { queueTimeoutMs } = this.options;
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        deadline: queueTimeoutMs > 0 ? this.clock.now() + queueTimeoutMs : Number.POSITIVE_INFINITY,
-        cleanup: undefined,
-      };
-      if (config && !this.watchCancellation(waiter, config)) return;
-      this.waiters.add(waiter);
-      this.armQueueTimer();
-    });
-  }
-
-  /** Rule 9: axios checks `signal` only after the interceptors, so a waiter listens itself. */
-  private watchCancellation(waiter: Waiter, config: InternalAxiosRequestConfig): boolean {
-    const { signal, cancelToken } = config;
-    if (signal?.aborted) {
-      waiter.reject(canceled(config));
-      return false;
-    }
-    if (cancelToken?.reason) {
-      waiter.reject(cancelToken.reason);
-      return false;
-    }
-    if (!signal?.addEventListener && !cancelToken) return true;
-    const onAbort = () => this.settle(waiter, false, canceled(config));
-    const onCancel = (reason: unknown) => this.settle(waiter, false, reason);
-    signal?.addEventListener?.('abort', onAbort);
-    cancelToken?.subscribe(onCancel);
-    waiter.cleanup = () => {
-      signal?.removeEventListener?.('abort', onAbort);
-      cancelToken?.unsubscribe(onCancel);
-    };
-    return true;
-  }
-
-  private settle(waiter: Waiter, ok: boolean, value: unknown): void {
-    if (!this.waiters.delete(waiter)) return;
-    waiter.cleanup?.();
-    if (ok) {
-      waiter.resolve(value as Tokens);
-      return;
-    }
-    if (typeof value === 'object' && value !== null) this.delivered.add(value);
-    waiter.reject(value);
-  }
-
-  /**
    * Whether a waiter was rejected with `error`. A held request's rejection (often the refresh
    * call's own AxiosError with status 401) travels on through axios' response interceptors: it must
    * reach the caller as it is (rule 5), not be taken for a 401 of that request.
    */
   wasDelivered(error: object): boolean {
-    return this.delivered.has(error);
+    return this.#delivered.has(error);
   }
 
-  private settleAll(ok: boolean, value: unknown): void {
-    for (const waiter of this.waiters) this.settle(waiter, ok, value);
-    this.disarmQueueTimer();
+  emitReplayed(config: InternalAxiosRequestConfig, replays: number): void {
+    this.#emitter.emit('request:replayed', { config, replays });
   }
 
-  // One timer for the whole queue: waiters share queueTimeoutMs and join in time order, so the
-  // first one is always the next to expire. 100k waiters cost one timer, not 100k.
-  private armQueueTimer(): void {
-    if (this.queueTimerArmed) return;
-    const head = this.waiters.values().next();
-    if (head.done || head.value.deadline === Number.POSITIVE_INFINITY) return;
-    this.queueTimerArmed = true;
-    this.queueTimer = this.clock.setTimeout(
-      () => this.expireWaiters(),
-      Math.max(0, head.value.deadline - this.clock.now()),
-    );
-  }
+  // ---- the public operations -----------------------------------------------------------------
 
-  private disarmQueueTimer(): void {
-    if (!this.queueTimerArmed) return;
-    this.queueTimerArmed = false;
-    this.clock.clearTimeout(this.queueTimer);
-  }
-
-  private expireWaiters(): void {
-    this.queueTimerArmed = false;
-    const now = this.clock.now();
-    const { queueTimeoutMs } = this.options;
-    for (const waiter of this.waiters) {
-      if (waiter.deadline > now) break;
-      this.settle(
-        waiter,
-        false,
-        new RefreshGateError(
-          'QUEUE_TIMEOUT',
-          `request waited more than ${queueTimeoutMs} ms for a token refresh (queueTimeoutMs)`,
-        ),
-      );
-    }
-    this.armQueueTimer();
-  }
-
-  // ---- the refresh --------------------------------------------------------------------------
-
-  /** Starts the one refresh; callers check that none is in flight. Never rejects: it settles waiters. */
-  start(reason: Reason, error: AxiosError | undefined, staleToken: string | null): void {
-    const attempt: Attempt = {
-      controller: new AbortController(),
-      reason,
-      timer: undefined,
-      settled: false,
-    };
-    this.attempt = attempt;
-    const { refreshTimeoutMs } = this.options;
-    if (refreshTimeoutMs > 0) {
-      attempt.timer = this.clock.setTimeout(() => {
-        const timeout = new RefreshGateError(
-          'REFRESH_TIMEOUT',
-          `refresh did not settle within ${refreshTimeoutMs} ms (refreshTimeoutMs)`,
-        );
-        attempt.controller.abort(timeout);
-        this.finish(attempt, { kind: 'failed', error: timeout });
-      }, refreshTimeoutMs);
-    }
-    let running: Promise<Outcome>;
-    try {
-      running = this.run(attempt, error, staleToken);
-    } catch (thrown) {
-      // A coordinator whose runExclusive throws synchronously must not leave the gate locked.
-      running = Promise.reject(thrown);
-    }
-    running.then(
-      (outcome) => this.finish(attempt, outcome),
-      (failure: unknown) => this.finish(attempt, { kind: 'failed', error: asError(failure) }),
-    );
-    // Last: a listener may end this refresh at once (clear(), setTokens()), and finish() must
-    // then find the timer armed, to clear it.
-    this.emit('refresh:start', { reason });
-  }
-
-  private run(
-    attempt: Attempt,
-    error: AxiosError | undefined,
-    staleToken: string | null,
-  ): Promise<Outcome> {
-    const { store, coordinator, refresh, refreshTimeoutMs } = this.options;
-    const { signal } = attempt.controller;
-    return coordinator.runExclusive(
-      async (): Promise<Outcome> => {
-        signal.throwIfAborted();
-        // Double-check under the lock: another tab or process may have refreshed while we waited.
-        const latest = this.fromStore((await store.get()) ?? null);
-        if (latest && latest.accessToken !== staleToken && !this.expiring(latest)) {
-          return { kind: 'adopted', tokens: latest };
-        }
-        const context: RefreshContext = error
-          ? { tokens: latest, signal, reason: attempt.reason, error }
-          : { tokens: latest, signal, reason: attempt.reason };
-        const result = await refresh(context);
-        // Timed out, cleared or destroyed meanwhile: a late result is not stored.
-        signal.throwIfAborted();
-        const tokens = toTokens(result, latest, 'refresh');
-        await store.set(tokens);
-        this.wrote(tokens);
-        this.publish(tokens);
-        return { kind: 'refreshed', tokens };
-      },
-      { signal, timeoutMs: refreshTimeoutMs },
-    );
-  }
-
-  private finish(attempt: Attempt, outcome: Outcome): void {
-    if (attempt.settled) return;
-    attempt.settled = true;
-    this.lastEnd = outcome;
-    this.clock.clearTimeout(attempt.timer);
-    if (this.attempt === attempt) this.attempt = null;
-
-    if (!('tokens' in outcome)) {
-      this.settleAll(false, outcome.error);
-      if (outcome.kind === 'aborted') {
-        // clear(): every refresh:start still gets its end, but this is no failure of the refresh
-        // (no count, no cooldown, no onRefreshFailed). destroy() removes the listeners instead.
-        if (this.destroyed) return;
-        this.emit('refresh:failure', {
-          reason: attempt.reason,
-          error: outcome.error,
-          aborted: true,
-        });
-        return;
-      }
-      this.failures++;
-      this.failure = { error: outcome.error, at: this.clock.now() };
-      this.emit('refresh:failure', { reason: attempt.reason, error: outcome.error });
-      const { onRefreshFailed, logger } = this.options;
-      if (onRefreshFailed) {
-        try {
-          onRefreshFailed(outcome.error);
-        } catch (thrown) {
-          logger.warn('onRefreshFailed threw', thrown);
-        }
-      }
-      return;
-    }
-
-    const { tokens } = outcome;
-    this.cache = tokens;
-    this.loaded = true;
-    this.failure = null;
-    if (outcome.kind === 'replaced') {
-      // setTokens() during the refresh: its waiters go out with those tokens.
-      this.emit('refresh:success', { reason: attempt.reason, refreshed: false, replaced: true });
-    } else {
-      // Tokens another member obtained are as young as our own: a 401 on them must not loop.
-      this.young = { token: tokens.accessToken, at: this.clock.now() };
-      if (outcome.kind === 'refreshed') this.refreshes++;
-      this.emit('refresh:success', {
-        reason: attempt.reason,
-        refreshed: outcome.kind === 'refreshed',
-      });
-      this.announce(tokens);
-    }
-    this.settleAll(true, tokens);
-  }
-
-  /** Ends the attempt in flight without counting it as a failure (clear, setTokens, destroy). */
-  private interrupt(outcome: Outcome): void {
-    const attempt = this.attempt;
-    if (!attempt) return;
-    attempt.controller.abort(outcome.kind === 'aborted' ? outcome.error : undefined);
-    this.finish(attempt, outcome);
-  }
-
-  // ---- public operations --------------------------------------------------------------------
-
-  private assertAlive(): void {
-    if (this.destroyed) throw new RefreshGateError('DESTROYED', 'the refresh gate was destroyed');
+  #assertAlive(what: string): void {
+    if (this.destroyed) throw destroyedError(what);
   }
 
   async getAccessToken(): Promise<string | null> {
-    this.assertAlive();
-    if (!this.attempt) {
-      const tokens = await this.readTokens();
-      if (!this.attempt) {
-        if (!tokens || !this.wantsProactive(tokens)) return tokens?.accessToken ?? null;
-        this.start('expiring', undefined, tokens.accessToken);
+    this.#assertAlive('before getAccessToken()');
+    let flight = this.flight;
+    if (!flight) {
+      const tokens = await this.tokens();
+      this.#assertAlive('before getAccessToken() read the token');
+      flight = this.flight;
+      if (!flight) {
+        if (!tokens) return null;
+        const freshness = this.#policy.freshness(tokens);
+        if (freshness === 'fresh' || (freshness === 'expiring' && this.coolingDown))
+          return tokens.accessToken;
+        if (this.coolingDown) throw this.cooldownError();
+        flight = this.start('expiring', undefined, tokens.accessToken);
       }
     }
-    return (await this.wait()).accessToken;
+    return (await this.join(flight)).accessToken;
   }
 
   async refresh(): Promise<Tokens> {
-    this.assertAlive();
-    if (!this.attempt) {
-      const tokens = await this.readTokens();
-      if (!this.attempt) this.start('manual', undefined, tokens?.accessToken ?? null);
+    this.#assertAlive('before refresh()');
+    let flight = this.flight;
+    if (!flight) {
+      const tokens = await this.tokens();
+      this.#assertAlive('before refresh() read the token');
+      flight = this.flight ?? this.start('manual', undefined, tokens?.accessToken ?? null);
     }
-    return this.wait();
+    // Not a waiter of the queue: the refresh itself is bounded by refreshTimeoutMs (rule 18).
+    return flight.result();
   }
 
   async setTokens(input: Tokens): Promise<void> {
-    this.assertAlive();
+    this.#assertAlive('before setTokens()');
     const tokens = toTokens(input, null, 'setTokens');
-    await this.options.store.set(tokens);
-    this.wrote(tokens);
-    this.cache = tokens;
-    this.loaded = true;
-    this.failure = null;
-    this.young = null;
-    this.publish(tokens);
-    this.announce(tokens);
-    // A login during a refresh wins: the refresh's waiters go out with the new tokens.
-    this.interrupt({ kind: 'replaced', tokens });
+    this.#dispatch({ type: 'set', tokens });
+    await this.#stored(tokens);
   }
 
   async clear(): Promise<void> {
-    this.assertAlive();
-    // Abort first, so that a refresh finishing during the clear cannot log the user back in.
-    this.interrupt({
-      kind: 'aborted',
-      error: canceled(
-        undefined,
-        'the session was cleared while this request waited for a token refresh',
-      ),
-    });
-    await this.options.store.clear();
-    this.wrote(null);
-    this.cache = null;
-    this.loaded = true;
-    this.failure = null;
-    this.young = null;
-    this.publish(null);
-    this.announce(null);
+    this.#assertAlive('before clear()');
+    this.#dispatch({ type: 'clear' });
+    await this.#stored(null);
   }
 
-  get state(): RefreshGateState {
-    return {
-      status: this.attempt ? 'refreshing' : this.coolingDown() ? 'cooldown' : 'idle',
-      waiting: this.waiters.size,
-      refreshes: this.refreshes,
-      failures: this.failures,
-    };
-  }
-
-  on(event: GateEvent, listener: Listener): () => void {
-    let set = this.listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(event, set);
-    }
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0 && this.listeners.get(event) === set) this.listeners.delete(event);
-    };
-  }
-
-  emit(event: GateEvent, payload: unknown): void {
-    if (!this.listeners.has(event)) return;
-    this.pendingEvents.push([event, payload]);
-    // An event raised by a listener goes out after the current one has reached every listener.
-    if (this.emitting) return;
-    this.emitting = true;
-    try {
-      for (let next = this.pendingEvents.shift(); next; next = this.pendingEvents.shift()) {
-        const [name, data] = next;
-        const set = this.listeners.get(name);
-        if (!set) continue;
-        for (const listener of [...set]) {
-          try {
-            listener(data);
-          } catch (error) {
-            this.options.logger.warn(`a '${name}' listener threw`, error);
-          }
-        }
-      }
-    } finally {
-      this.emitting = false;
-    }
+  /** Writes the user's word to the store, then tells the scope, unless a later word came first. */
+  async #stored(tokens: Tokens | null): Promise<void> {
+    const epoch = this.#epoch;
+    await this.#cache.persist(tokens);
+    if (epoch === this.#epoch && !this.destroyed) this.#publish(tokens);
   }
 
   destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    const destroyed = new RefreshGateError(
-      'DESTROYED',
-      'the refresh gate was destroyed while this request waited',
-    );
-    this.interrupt({ kind: 'aborted', error: destroyed });
-    this.settleAll(false, destroyed);
-    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
-    if (this.options.ownsCoordinator) this.options.coordinator.dispose?.();
-    this.listeners.clear();
+    this.#dispatch({ type: 'destroy' });
   }
 
-  // ---- tokens from elsewhere ----------------------------------------------------------------
+  get state(): RefreshGateState {
+    const flight = this.flight;
+    return {
+      status: flight ? 'refreshing' : this.coolingDown ? 'cooldown' : 'idle',
+      waiting: this.#loading.size + (flight?.waiters.size ?? 0),
+      refreshes: this.#refreshes,
+      failures: this.#failures,
+    };
+  }
 
-  private publishing = false;
+  on<E extends keyof GateEventMap>(
+    event: E,
+    listener: (payload: GateEventMap[E]) => void,
+  ): () => void {
+    return this.#emitter.on(event, listener);
+  }
 
-  /** Tells the coordinator's scope; an in-process scope delivers synchronously, so the gate
-   *  skips its own message instead of announcing it before its own success event. */
-  private publish(tokens: Tokens | null): void {
-    const { coordinator } = this.options;
+  // ---- telling the scope ----------------------------------------------------------------------
+
+  #publish(tokens: Tokens | null): void {
+    const { coordinator, logger } = this.options;
     if (!coordinator.publish) return;
-    this.publishing = true;
+    this.#publishing = true;
     try {
       coordinator.publish(tokens);
     } catch (error) {
       // The tokens are stored; the others will re-read them under the lock.
-      this.options.logger.warn('the coordinator failed to publish new tokens', error);
+      logger.warn('the coordinator failed to publish new tokens', error);
     } finally {
-      this.publishing = false;
+      this.#publishing = false;
     }
   }
 
-  /** The store holds what this gate wrote: nothing heard before is ahead of it. */
-  private wrote(tokens: Tokens | null): void {
-    this.storeShows = tokens?.accessToken ?? null;
-    this.ahead = undefined;
-  }
-
-  private heard(tokens: Tokens | null): void {
-    if (this.destroyed || this.publishing) return;
-    // What does the store show now? A synchronous store says at once; otherwise its last answer.
-    if (!this.asyncStore) {
-      try {
-        const value = this.options.store.get();
-        if (isThenable(value)) value.then(undefined, () => {});
-        else this.storeShows = value?.accessToken ?? null;
-      } catch {
-        // The next read reports it.
-      }
-    }
-    const shows = this.storeShows;
-    this.ahead =
-      tokens !== null && shows !== undefined && tokens.accessToken !== shows
-        ? { tokens, lagging: shows }
-        : undefined;
-    this.cache = tokens ?? null;
-    this.loaded = true;
-    this.announce(this.cache);
-  }
-
-  private announce(tokens: Tokens | null): void {
+  #announce(tokens: Tokens | null): void {
     const token = tokens?.accessToken ?? null;
-    if (token === this.announced) return;
-    this.announced = token;
-    this.emit('tokens:changed', tokens);
+    if (token === this.#announced) return;
+    this.#announced = token;
+    this.#emitter.emit('tokens:changed', tokens);
   }
-
-  private guard(run: () => unknown, what: string): void {
-    try {
-      const result = run();
-      if (isThenable(result)) {
-        result.then(undefined, (error: unknown) => this.options.logger.warn(what, error));
-      }
-    } catch (error) {
-      this.options.logger.warn(what, error);
-    }
-  }
-}
-
-/** Rule 11: a refresh that rejects with a non-Error still rejects its waiters with an Error. */
-function asError(value: unknown): unknown {
-  if (value instanceof Error || (typeof value === 'object' && value !== null && 'message' in value))
-    return value;
-  return new Error(`the refresh failed with a non-Error value: ${String(value)}`, { cause: value });
 }

@@ -1,4 +1,5 @@
 import type { AxiosInstance } from 'axios';
+import { RefreshGateError } from './errors.js';
 import { GateCore } from './gate-core.js';
 import { resolveOptions } from './options.js';
 import { createRequestInterceptor } from './request-interceptor.js';
@@ -27,14 +28,16 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
 
   const gate: RefreshGate = {
     attach(instance) {
-      if (core.destroyed) throw new Error('cannot attach a destroyed refresh gate');
+      if (core.destroyed)
+        throw new RefreshGateError(
+          'DESTROYED',
+          'the refresh gate was destroyed; create a new one to attach',
+        );
       const existing = attachments.get(instance);
       if (existing) return existing;
       const request = instance.interceptors.request.use(createRequestInterceptor(core, instance));
-      const response = instance.interceptors.response.use(
-        undefined,
-        createResponseInterceptor(core, instance),
-      );
+      const { accepted, rejected } = createResponseInterceptor(core, instance);
+      const response = instance.interceptors.response.use(accepted, rejected);
       const detach = () => {
         if (attachments.get(instance) !== detach) return;
         attachments.delete(instance);

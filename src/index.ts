@@ -8,6 +8,7 @@ export { memoryStore } from './memory-store.js';
 export type {
   Coordinator,
   GateEvent,
+  GateEventMap,
   GateLogger,
   RefreshContext,
   RefreshGate,

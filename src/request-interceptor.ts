@@ -1,18 +1,54 @@
 import type { AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import type { GateCore } from './gate-core.js';
+import { isThenable } from './token-cache.js';
+import type { Tokens } from './types.js';
+
+type Config = InternalAxiosRequestConfig;
 
 /**
- * The request side of the gate for one instance: attaches the token, and holds the request while
- * a refresh runs or its token is about to expire (rules 2, 10). It answers synchronously with the
- * config on the hot path (valid token, no refresh), so a request costs a store read and a header.
+ * The request side of the gate for one instance: the decision flow of one request before it is
+ * sent. On the hot path (a valid token, no refresh) it answers synchronously with the config, so a
+ * request costs a store read, an expiry check and a header.
  */
 export function createRequestInterceptor(core: GateCore, instance: AxiosInstance) {
-  return (
-    config: InternalAxiosRequestConfig,
-  ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> => {
-    if (core.destroyed || !core.allowed(config, instance)) return config;
-    // The refresh call itself must never wait for the refresh (rule 7).
-    if (core.isRefreshCall(config)) return core.attachForRefreshCall(config);
-    return core.prepare(config);
+  /** With the tokens known: send, or refresh first. */
+  const decide = (config: Config, tokens: Tokens | null): Config | Promise<Config> => {
+    // The read may have waited (an async store's first read): look at the gate again.
+    if (core.destroyed) throw core.destroyedError();
+    const running = core.flight;
+    if (running) return core.hold(config, running);
+    if (tokens) {
+      switch (core.freshness(tokens)) {
+        case 'expired':
+          // Rule 6: a token past its own expiry is never sent, whatever its age.
+          if (core.coolingDown) throw core.cooldownError();
+          return core.hold(config, core.start('expiring', undefined, tokens.accessToken));
+        case 'expiring':
+          // Rule 10: refresh ahead of expiry; during a cooldown the token is still good to send.
+          if (!core.coolingDown)
+            return core.hold(config, core.start('expiring', undefined, tokens.accessToken));
+          break;
+        case 'fresh':
+          break;
+      }
+    }
+    core.place(config, tokens);
+    return config;
+  };
+
+  return (config: Config): Config | Promise<Config> => {
+    // Rule 12: other origins are none of the gate's business: untouched, never held.
+    if (!core.allowed(config, instance)) return config;
+    // Rule 13: a request begun in the tick destroy() ran in is not sent.
+    if (core.destroyed) throw core.destroyedError();
+    // Rule 7: the refresh call itself never waits for the refresh.
+    if (core.isRefreshCall(config)) return core.placeForRefreshCall(config);
+    // Rule 2: while a refresh runs, every request waits for it.
+    const running = core.flight;
+    if (running) return core.hold(config, running);
+    // Rule 18: waiting for an async store's first read is waiting like any other.
+    const tokens = core.tokens(config);
+    if (isThenable<Tokens | null>(tokens)) return tokens.then((read) => decide(config, read));
+    return decide(config, tokens);
   };
 }

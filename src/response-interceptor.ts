@@ -1,29 +1,65 @@
-import { type AxiosError, type AxiosInstance, isAxiosError } from 'axios';
-import { type GateCore, REPLAYS } from './gate-core.js';
+import { type AxiosError, type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import { type GateCore, REPLAYS, replaysOf } from './gate-core.js';
 
 /**
- * The response side of the gate for one instance: a response that triggers a refresh joins or
- * starts the one refresh, and the request is replayed through the same instance with the new
- * token; its caller sees only the replay's outcome (rules 3-7).
+ * The response side of the gate for one instance: the decision flow of one failed request. A
+ * response that triggers a refresh joins or starts the one refresh, and the request is replayed
+ * through the same instance with the new token; its caller sees only the replay's outcome
+ * (rules 3-7). Other responses tell the gate that the token they carried works.
  */
 export function createResponseInterceptor(core: GateCore, instance: AxiosInstance) {
-  return async (error: unknown): Promise<unknown> => {
+  const accepted = (response: AxiosResponse): AxiosResponse => {
+    core.accepted(response.config);
+    return response;
+  };
+
+  const rejected = async (error: unknown): Promise<unknown> => {
+    // A waiter's rejection (the refresh's own error) reaches its caller as it is (rule 5).
     if (!isAxiosError(error) || core.wasDelivered(error)) throw error;
     const config = error.config;
-    if (
-      !config ||
-      core.destroyed ||
-      core.isRefreshCall(config) ||
-      !core.allowed(config, instance) ||
-      !core.triggers(error as AxiosError)
-    ) {
+    if (!config || core.destroyed || core.isRefreshCall(config) || !core.allowed(config, instance))
+      throw error;
+    if (!core.triggers(error as AxiosError)) {
+      if (error.response) core.accepted(config);
       throw error;
     }
-    const replays = Number((config as unknown as Record<string, unknown>)[REPLAYS] ?? 0);
+    const replays = replaysOf(config);
     if (replays >= core.options.maxReplays) throw error;
-    await core.readyToReplay(error as AxiosError, config);
+
+    let flight = core.flight;
+    if (!flight) {
+      const current = await core.tokens(config);
+      if (core.destroyed) throw error;
+      flight = core.flight;
+      if (!flight) {
+        const currentToken = current?.accessToken ?? null;
+        const sent = core.sentWith(config);
+        const { logger } = core.options;
+        // Rule 4: sent with a token that is no longer current.
+        if (sent !== undefined && sent !== currentToken) {
+          // Rule 17: the session was cleared since; there is nothing to replay it with.
+          if (currentToken === null) throw error;
+          logger.debug('stale 401: replayed with the current token', config.url);
+          return replay(config, replays);
+        }
+        // Rule 6: the token a refresh just gave us is refused: refreshing again would loop.
+        if (sent != null && core.refuses(sent)) {
+          logger.debug('loop guard: the token just obtained was refused; no refresh', config.url);
+          throw error;
+        }
+        if (core.coolingDown) throw core.cooldownError();
+        flight = core.start('unauthorized', error as AxiosError, currentToken);
+      }
+    }
+    await core.wait(config, flight, 'unauthorized');
+    return replay(config, replays);
+  };
+
+  const replay = (config: NonNullable<AxiosError['config']>, replays: number) => {
     (config as unknown as Record<string, unknown>)[REPLAYS] = replays + 1;
-    core.emit('request:replayed', { config, replays: replays + 1 });
+    core.emitReplayed(config, replays + 1);
     return instance.request(config);
   };
+
+  return { accepted, rejected };
 }

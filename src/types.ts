@@ -142,7 +142,11 @@ export interface RefreshGateOptions {
 /** The gate's observable state. */
 export interface RefreshGateState {
   readonly status: 'idle' | 'refreshing' | 'cooldown';
-  /** Requests and calls waiting for a refresh right now. */
+  /**
+   * Requests and `getAccessToken()` calls waiting right now: held or queued for a refresh, or
+   * waiting for an async store's first read. Pending `refresh()` calls are not counted (they
+   * wait for the refresh itself, bounded by `refreshTimeoutMs`).
+   */
   readonly waiting: number;
   /** Refreshes this gate ran that succeeded. */
   readonly refreshes: number;
@@ -150,14 +154,45 @@ export interface RefreshGateState {
   readonly failures: number;
 }
 
-/** The events of {@link RefreshGate.on}. */
-export type GateEvent =
-  | 'refresh:start'
-  | 'refresh:success'
-  | 'refresh:failure'
-  | 'request:queued'
-  | 'request:replayed'
-  | 'tokens:changed';
+/**
+ * The events of {@link RefreshGate.on} and what each listener receives.
+ *
+ * @example
+ * ```ts
+ * gate.on('refresh:failure', ({ error, aborted }) => { if (!aborted) showLogin(error); });
+ * ```
+ */
+export interface GateEventMap {
+  /** A refresh starts. */
+  readonly 'refresh:start': { readonly reason: RefreshContext['reason'] };
+  /** It ended with tokens: `refreshed: false` when it adopted newer ones (another tab or process refreshed); `replaced` when `setTokens()` ended it. */
+  readonly 'refresh:success': {
+    readonly reason: RefreshContext['reason'];
+    readonly refreshed: boolean;
+    readonly replaced?: true;
+  };
+  /** It failed and every waiter rejects with `error`; `aborted` when `clear()` (here or in the scope) ended it: no failure. */
+  readonly 'refresh:failure': {
+    readonly reason: RefreshContext['reason'];
+    readonly error: unknown;
+    readonly aborted?: true;
+  };
+  /** A request waits for the refresh: held before it was sent, or queued after its 401. */
+  readonly 'request:queued': {
+    readonly config: InternalAxiosRequestConfig;
+    readonly reason: 'held' | 'unauthorized';
+  };
+  /** A request is sent again with the new token. */
+  readonly 'request:replayed': {
+    readonly config: InternalAxiosRequestConfig;
+    readonly replays: number;
+  };
+  /** New tokens, a logout (`null`), or a change from elsewhere. */
+  readonly 'tokens:changed': Tokens | null;
+}
+
+/** The names of the gate's events. */
+export type GateEvent = keyof GateEventMap;
 
 /**
  * One gate: one lock and one token, shared by every instance it is attached to.
@@ -174,15 +209,15 @@ export interface RefreshGate {
   attach(instance: AxiosInstance): () => void;
   /** A usable access token for fetch or WebSockets; waits on a running refresh. */
   getAccessToken(): Promise<string | null>;
-  /** Refreshes now, or joins the refresh in flight. */
+  /** Refreshes now, or joins the refresh in flight; bounded by `refreshTimeoutMs`, not `queueTimeoutMs`. */
   refresh(): Promise<Tokens>;
   /** Stores tokens after a login. */
   setTokens(tokens: Tokens): Promise<void>;
   /** Logs out: clears the store; requests waiting for a refresh are canceled. */
   clear(): Promise<void>;
   readonly state: RefreshGateState;
-  /** Listens to an event; returns the function that stops listening. */
-  on(event: GateEvent, listener: (payload: unknown) => void): () => void;
+  /** Listens to an event, typed by {@link GateEventMap}; returns the function that stops listening. */
+  on<E extends GateEvent>(event: E, listener: (payload: GateEventMap[E]) => void): () => void;
   /** Detaches everywhere and rejects every waiter with `DESTROYED`. */
   destroy(): void;
 }

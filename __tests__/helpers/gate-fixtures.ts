@@ -6,7 +6,7 @@
 import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig } from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import type { Coordinator, RefreshContext, TokenStore, Tokens } from '../../src/index.js';
-import { type Deferred, deferred } from './deferred.js';
+import { type Deferred, deferred, flush } from './deferred.js';
 
 export const BASE = 'https://api.test';
 
@@ -193,4 +193,169 @@ export function latchedCoordinator() {
     },
   };
   return { coordinator, open: () => latch.resolve() };
+}
+
+/** How long one operation of an {@link asyncStore} takes: `'manual'` waits for the test. */
+export type StoreLatency = number | 'manual';
+
+/** One operation of an {@link asyncStore} under way. */
+export interface StoreOp {
+  readonly kind: 'get' | 'set' | 'clear';
+  /** What a `set` writes. */
+  readonly tokens: Tokens | null;
+  /** Ends it: a write takes effect now, a read answers what the store holds now. */
+  settle(): void;
+  /** Ends it with a rejection (nothing is written). */
+  fail(error: unknown): void;
+}
+
+/**
+ * An asynchronous store (AsyncStorage, IndexedDB, Redis) whose every operation takes `latency`:
+ * `0` (the default) settles in a microtask, a number of ms settles on a timer (fake timers drive
+ * it), `'manual'` waits until the test calls `release()`. A write takes effect when it settles,
+ * so a slow `set()` is not seen by `get()` before. `failGet` (set it any time) makes reads reject.
+ */
+export function asyncStore(
+  initial: Tokens | null = null,
+  latency: { get?: StoreLatency; set?: StoreLatency; clear?: StoreLatency } = {},
+) {
+  let tokens = initial;
+  const listeners = new Set<(tokens: Tokens | null) => void>();
+  const pending: StoreOp[] = [];
+  const control = {
+    /** When not `undefined`, every read settles by rejecting with it. */
+    failGet: undefined as unknown,
+  };
+
+  function run<T>(
+    kind: StoreOp['kind'],
+    written: Tokens | null,
+    answer: () => T,
+    ms: StoreLatency,
+  ): Promise<T> {
+    const done = deferred<T>();
+    let open = true;
+    const end = (settle: () => void) => {
+      if (!open) return;
+      open = false;
+      const at = pending.indexOf(op);
+      if (at >= 0) pending.splice(at, 1);
+      settle();
+    };
+    const op: StoreOp = {
+      kind,
+      tokens: written,
+      settle: () =>
+        end(() => {
+          try {
+            done.resolve(answer());
+          } catch (error) {
+            done.reject(error);
+          }
+        }),
+      fail: (error) => end(() => done.reject(error)),
+    };
+    if (ms === 'manual') pending.push(op);
+    else if (ms > 0) setTimeout(op.settle, ms);
+    else queueMicrotask(op.settle);
+    return done.promise;
+  }
+
+  const store = {
+    get: jest.fn(
+      (): Promise<Tokens | null> =>
+        run(
+          'get',
+          null,
+          () => {
+            if (control.failGet !== undefined) throw control.failGet;
+            return tokens;
+          },
+          latency.get ?? 0,
+        ),
+    ),
+    set: jest.fn(
+      (next: Tokens): Promise<void> =>
+        run(
+          'set',
+          next,
+          () => {
+            tokens = next;
+          },
+          latency.set ?? 0,
+        ),
+    ),
+    clear: jest.fn(
+      (): Promise<void> =>
+        run(
+          'clear',
+          null,
+          () => {
+            tokens = null;
+          },
+          latency.clear ?? 0,
+        ),
+    ),
+    subscribe: jest.fn((listener: (tokens: Tokens | null) => void) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    }),
+  } satisfies TokenStore;
+
+  return {
+    store,
+    control,
+    /** What the store holds, read without counting as a `get` call. */
+    peek: () => tokens,
+    /** The operations still under way (`'manual'` ones), oldest first. */
+    pending: (kind?: StoreOp['kind']) =>
+      pending.filter((op) => kind === undefined || op.kind === kind),
+    /** Settles the oldest manual operation (of `kind`); fails the test when there is none. */
+    release(kind?: StoreOp['kind']) {
+      const op = pending.find((candidate) => kind === undefined || candidate.kind === kind);
+      if (!op) throw new Error(`no ${kind ?? ''} store operation is pending`);
+      op.settle();
+    },
+    /** Settles every manual operation, oldest first (a store applies its commands in order). */
+    releaseAll() {
+      for (const op of [...pending]) op.settle();
+    },
+    /**
+     * Settles manual operations oldest first, and those they lead to, until none is left (at most
+     * `rounds` rounds, so that a gate that keeps writing cannot hang the test).
+     */
+    async drain(rounds = 20) {
+      for (let round = 0; round < rounds; round++) {
+        await flush();
+        if (pending.length === 0) return;
+        for (const op of [...pending]) op.settle();
+      }
+      throw new Error(`the store still had ${pending.length} operations under way`);
+    },
+    /** A change made elsewhere (another tab): stored, then told to the subscribers. */
+    push(next: Tokens | null) {
+      tokens = next;
+      for (const listener of [...listeners]) listener(next);
+    },
+    subscriptions: () => listeners.size,
+  };
+}
+
+/**
+ * A coordinator around `inProcessCoordinator()` that records every `publish`, to check what a gate
+ * told its scope (and when).
+ */
+export function recordingCoordinator(inner: Coordinator) {
+  const published: Array<Tokens | null> = [];
+  const coordinator: Coordinator = {
+    runExclusive: (fn, opts) => inner.runExclusive(fn, opts),
+    publish(tokens) {
+      published.push(tokens);
+      inner.publish?.(tokens);
+    },
+    subscribe: (listener) => inner.subscribe?.(listener) ?? (() => {}),
+  };
+  return { coordinator, published };
 }

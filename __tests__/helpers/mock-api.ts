@@ -26,6 +26,8 @@ export interface MockApi {
   readonly mock: MockAdapter;
   /** The access token the server accepts now; any other token (or none) gets a 401. */
   token: string;
+  /** When set, decides instead of `token` which tokens the server accepts (checked as each request arrives). */
+  accept?: ((token: string | null) => boolean) | undefined;
   /** Every request that went out, in order. */
   readonly sent: SentRequest[];
   /** The requests that went out carrying `token`. */
@@ -38,7 +40,7 @@ export interface MockApi {
 
 /** The default answer: 200 `{ url, token }` for the current token, 401 otherwise. */
 export const authorized = (api: MockApi, request: SentRequest): Reply =>
-  request.token === api.token
+  (api.accept ? api.accept(request.token) : request.token === api.token)
     ? [200, { url: request.url, token: request.token }]
     : [401, { error: 'invalid_token', token: request.token }];
 
@@ -62,7 +64,15 @@ const readToken = (config: InternalAxiosRequestConfig): string | null => {
  * expect(server.sentWith('A1')).toHaveLength(1);
  * ```
  */
-export function mockApi(options: { baseURL?: string; token?: string } = {}): MockApi {
+export function mockApi(
+  options: {
+    baseURL?: string;
+    token?: string;
+    /** Where the server finds the token (default: the bearer token of `Authorization`). */
+    readToken?: (config: InternalAxiosRequestConfig) => string | null;
+  } = {},
+): MockApi {
+  const tokenOf = options.readToken ?? readToken;
   const api = axios.create(options.baseURL === undefined ? {} : { baseURL: options.baseURL });
   const mock = new MockAdapter(api);
   const routes = new Map<string, Route>();
@@ -81,7 +91,7 @@ export function mockApi(options: { baseURL?: string; token?: string } = {}): Moc
     const request: SentRequest = {
       method: (config.method ?? 'get').toUpperCase(),
       url: config.url ?? '',
-      token: readToken(config as InternalAxiosRequestConfig),
+      token: tokenOf(config as InternalAxiosRequestConfig),
     };
     server.sent.push(request);
     const route = routes.get(request.url);

@@ -223,7 +223,27 @@ describe('double-check under the lock', () => {
     expect(server.sent()).toEqual([['/a', 'Bearer new']]);
   });
 
-  it('still refreshes when what the store holds under the lock is expiring too', async () => {
+  it('adopts what the store holds under the lock when it is expiring too, but not expired', async () => {
+    // Tokens that live less than refreshBeforeExpiryMs: a peer's fresh token is always "expiring".
+    const { coordinator, open } = latchedCoordinator();
+    const { store, push } = countingStore({ accessToken: 'old', expiresAt: NOW + 1_000 });
+    const server = mockApi('other');
+    const control = controlledRefresh();
+    const gate = createRefreshGate({ refresh: control.refresh, store, coordinator });
+    gates.push(gate);
+    gate.attach(server.api);
+
+    const request = track(server.api.get('/a'));
+    await flush();
+    push({ accessToken: 'other', expiresAt: NOW + 2_000 }); // replaced, expiring as well
+    open();
+    await flush();
+    expect(control.refresh).not.toHaveBeenCalled();
+    expect(request.status).toBe('fulfilled');
+    expect(server.sent()).toEqual([['/a', 'Bearer other']]);
+  });
+
+  it('still refreshes when what the store holds under the lock is past its expiry', async () => {
     const { coordinator, open } = latchedCoordinator();
     const { store, push } = countingStore({ accessToken: 'old', expiresAt: NOW + 1_000 });
     const server = mockApi('new');
@@ -234,7 +254,7 @@ describe('double-check under the lock', () => {
 
     const request = track(server.api.get('/a'));
     await flush();
-    push({ accessToken: 'other', expiresAt: NOW + 2_000 }); // replaced, but expiring as well
+    push({ accessToken: 'other', expiresAt: NOW - 1 }); // replaced, but already expired
     open();
     await flush();
     expect(control.refresh).toHaveBeenCalledTimes(1);

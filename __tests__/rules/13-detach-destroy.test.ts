@@ -9,19 +9,23 @@ import {
   createRefreshGate,
   inProcessCoordinator,
   isRefreshGateError,
+  type RefreshContext,
   type RefreshGate,
   type Tokens,
 } from '../../src/index.js';
-import { flush } from '../helpers/deferred.js';
+import { deferred, flush } from '../helpers/deferred.js';
 import {
+  asyncStore,
   controlledRefresh,
   countedController,
   countingStore,
   mockApi,
+  recordingCoordinator,
   rejectionOf,
   type Tracked,
   track,
 } from '../helpers/gate-fixtures.js';
+import { mockApi as routedApi } from '../helpers/mock-api.js';
 
 const gates: RefreshGate[] = [];
 afterEach(() => {
@@ -140,7 +144,7 @@ describe('destroy', () => {
       track(gate.refresh()),
     ];
     await flush();
-    expect(gate.state.waiting).toBe(4);
+    expect(gate.state.waiting).toBe(3); // rule 18: a pending refresh() call is not counted
 
     gate.destroy();
     await flush();
@@ -209,7 +213,7 @@ describe('destroy', () => {
     gateB.attach(server.api);
     const waiters = [track(gateB.refresh()), track(server.api.get('/held'))];
     await flush();
-    expect(gateB.state).toMatchObject({ status: 'refreshing', waiting: 2 });
+    expect(gateB.state).toMatchObject({ status: 'refreshing', waiting: 1 }); // rule 18: a pending refresh() call is not counted
     // The refresh timeout, the queue timeout and the lock acquisition timeout.
     expect(jest.getTimerCount()).toBe(3);
 
@@ -292,5 +296,186 @@ describe('destroy', () => {
     counted.push({ accessToken: 'elsewhere' });
     shared.publish?.({ accessToken: 'elsewhere-too' });
     expect(changed).not.toHaveBeenCalled();
+  });
+});
+
+describe('destroy() in the same tick as a call or a request', () => {
+  // issue 10 item 1 (React StrictMode mounts, unmounts and mounts again in one tick)
+  const NOW = 1_700_000_000_000;
+  const fakeClock = () =>
+    jest.useFakeTimers({ now: NOW, doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+
+  /** Records every event the gate emits. */
+  function allEvents(gate: RefreshGate) {
+    const seen = jest.fn();
+    for (const name of [
+      'refresh:start',
+      'refresh:success',
+      'refresh:failure',
+      'request:queued',
+      'request:replayed',
+      'tokens:changed',
+    ] as const) {
+      gate.on(name, (payload) => seen(name, payload));
+    }
+    return seen;
+  }
+
+  it.each([
+    ['would succeed', () => Promise.resolve({ accessToken: 'new', refreshToken: 'r2' })],
+    ['would fail', () => Promise.reject(new Error('refresh endpoint down'))],
+  ])(
+    'rejects a refresh() begun before it with DESTROYED; the refresh (which %s) never runs, and nothing is stored, emitted or left armed',
+    async (_outcome, outcome) => {
+      fakeClock();
+      const counted = countingStore(initial);
+      const refresh = jest.fn((_ctx: RefreshContext) => outcome());
+      const onRefreshFailed = jest.fn();
+      const gate = createRefreshGate({ refresh, store: counted.store, onRefreshFailed });
+      gates.push(gate);
+      const events = allEvents(gate);
+
+      const manual = track(gate.refresh());
+      gate.destroy();
+      await flush();
+
+      expect(manual.status).toBe('rejected');
+      expect(isDestroyed(manual.error)).toBe(true);
+      expect(refresh).not.toHaveBeenCalled();
+      expect(onRefreshFailed).not.toHaveBeenCalled();
+      expect(counted.store.set).not.toHaveBeenCalled();
+      expect(counted.peek()).toEqual(initial);
+      expect(events).not.toHaveBeenCalled();
+      expect(jest.getTimerCount()).toBe(0);
+      expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
+    },
+  );
+
+  it.each([
+    ['a token far from expiry', NOW + 3_600_000],
+    ['an expiring token', NOW + 1_000],
+  ])(
+    'rejects a getAccessToken() begun before it with DESTROYED (%s); no refresh runs',
+    async (_which, expiresAt) => {
+      fakeClock();
+      const control = controlledRefresh();
+      const counted = countingStore({ accessToken: 'old', refreshToken: 'r1', expiresAt });
+      const gate = createRefreshGate({ refresh: control.refresh, store: counted.store });
+      gates.push(gate);
+
+      const token = track(gate.getAccessToken());
+      gate.destroy();
+      await flush();
+
+      expect(token.status).toBe('rejected');
+      expect(isDestroyed(token.error)).toBe(true);
+      expect(control.refresh).not.toHaveBeenCalled();
+      expect(jest.getTimerCount()).toBe(0);
+      expect(gate.state.waiting).toBe(0);
+    },
+  );
+
+  it('rejects a request whose request interceptor runs after it with DESTROYED; it never reaches the adapter and leaves no abort listener', async () => {
+    fakeClock();
+    const server = mockApi(null);
+    const control = controlledRefresh();
+    const gate = createRefreshGate({ refresh: control.refresh, initialTokens: initial });
+    gates.push(gate);
+    gate.attach(server.api);
+    const { signal, listeners } = countedController();
+
+    const requests = [track(server.api.get('/a', { signal })), track(server.api.get('/b'))];
+    gate.destroy();
+    await flush();
+
+    for (const request of requests) {
+      expect(request.status).toBe('rejected');
+      expect(isDestroyed(request.error)).toBe(true);
+    }
+    expect(server.sent()).toEqual([]);
+    expect(listeners()).toBe(0);
+    expect(control.refresh).not.toHaveBeenCalled();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('hands a response that arrives after it to the caller untouched: a 401 is the caller’s, with no refresh', async () => {
+    const server = routedApi({ baseURL: 'https://api.test', token: 'new' });
+    const hold = deferred<void>();
+    server.route('/slow', async (request) => {
+      await hold.promise;
+      return [401, { error: 'invalid_token', token: request.token }];
+    });
+    const control = controlledRefresh();
+    const gate = createRefreshGate({ refresh: control.refresh, initialTokens: initial });
+    gates.push(gate);
+    gate.attach(server.api);
+
+    const slow = track(server.api.get('/slow'));
+    await flush();
+    expect(server.sentTo('/slow')).toHaveLength(1);
+    gate.destroy();
+    hold.resolve();
+    await flush();
+
+    expect(slow.status).toBe('rejected');
+    expect(axios.isAxiosError(slow.error) && slow.error.response?.status).toBe(401);
+    expect(server.sentTo('/slow').map((request) => request.token)).toEqual(['old']);
+    expect(control.refresh).not.toHaveBeenCalled();
+  });
+
+  it('publishes nothing afterwards: a refresh whose store write is under way at destroy() does not announce its tokens', async () => {
+    const shared = asyncStore(initial, { set: 'manual' });
+    const { coordinator, published } = recordingCoordinator(inProcessCoordinator());
+    const control = controlledRefresh();
+    const gate = createRefreshGate({ refresh: control.refresh, store: shared.store, coordinator });
+    const peer = createRefreshGate({
+      refresh: async () => 'peer',
+      store: shared.store,
+      coordinator,
+    });
+    gates.push(gate, peer);
+    const peerChanged = jest.fn();
+    peer.on('tokens:changed', peerChanged);
+
+    const manual = track(gate.refresh());
+    await flush();
+    control.call(0).result.resolve({ accessToken: 'late', refreshToken: 'r2' });
+    await flush();
+    gate.destroy();
+    expect(control.call(0).ctx.signal.aborted).toBe(true);
+    await shared.drain();
+
+    expect(manual.status).toBe('rejected');
+    expect(isDestroyed(manual.error)).toBe(true);
+    expect(published).toEqual([]);
+    expect(peerChanged).not.toHaveBeenCalled();
+    expect(gate.state.waiting).toBe(0);
+  });
+
+  it('publishes nothing afterwards: a setTokens() whose async store write settles after destroy() settles and announces nothing', async () => {
+    const shared = asyncStore(initial, { set: 'manual' });
+    const { coordinator, published } = recordingCoordinator(inProcessCoordinator());
+    const gate = createRefreshGate({
+      refresh: async () => 'new',
+      store: shared.store,
+      coordinator,
+    });
+    const peer = createRefreshGate({
+      refresh: async () => 'peer',
+      store: shared.store,
+      coordinator,
+    });
+    gates.push(gate, peer);
+    const peerChanged = jest.fn();
+    peer.on('tokens:changed', peerChanged);
+
+    const login = track(gate.setTokens({ accessToken: 'login', refreshToken: 'r9' }));
+    gate.destroy();
+    await shared.drain();
+    await flush();
+
+    expect(login.status).not.toBe('pending');
+    expect(published).toEqual([]);
+    expect(peerChanged).not.toHaveBeenCalled();
   });
 });

@@ -3,7 +3,14 @@
  * are independent. (axios-jwt keeps its lock in module globals, so one hanging refresh holds every
  * client in the process.)
  */
-import { createRefreshGate, type RefreshGate } from '../../src/index.js';
+import {
+  createRefreshGate,
+  inProcessCoordinator,
+  memoryStore,
+  type RefreshContext,
+  type RefreshGate,
+  type Tokens,
+} from '../../src/index.js';
 import { flush } from '../helpers/deferred.js';
 import { controlledRefresh, mockApi, track } from '../helpers/gate-fixtures.js';
 
@@ -163,5 +170,67 @@ describe('two gates', () => {
     expect(gateA.state.status).toBe('cooldown');
     expect(gateB.state.status).toBe('idle');
     await expect(gateB.refresh()).resolves.toMatchObject({ accessToken: 'b2' });
+  });
+});
+
+describe('gates that share a coordinator and a store', () => {
+  // issue 10 item 6
+  const NOW = 1_700_000_000_000;
+  const LIFETIME = 2_000; // less than refreshBeforeExpiryMs (30 s by default)
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('run exactly one refresh for all three at each expiry of a token that lives less than refreshBeforeExpiryMs: the others adopt the fresh token under the lock', async () => {
+    jest.useFakeTimers({ now: NOW, doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    const coordinator = inProcessCoordinator();
+    const store = memoryStore({ accessToken: 'T0', refreshToken: 'r0', expiresAt: NOW + LIFETIME });
+    const refreshedBy: string[] = [];
+    const names = ['a', 'b', 'c'];
+    const members = names.map((name) => {
+      const refresh = jest.fn(async (_ctx: RefreshContext): Promise<Tokens> => {
+        refreshedBy.push(name);
+        const n = refreshedBy.length;
+        return { accessToken: `T${n}`, refreshToken: `r${n}`, expiresAt: Date.now() + LIFETIME };
+      });
+      const gate = createRefreshGate({ refresh, store, coordinator });
+      gates.push(gate);
+      const server = mockApi(null, `https://${name}.test`);
+      gate.attach(server.api);
+      return { gate, server };
+    });
+
+    /** One request on every gate at once; answers the tokens they were sent with. */
+    async function everyGateRequests(url: string) {
+      const requests = members.map(({ server }) => track(server.api.get(url)));
+      await flush();
+      expect(requests.map((request) => request.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      return members.map(({ server }) => server.sent().at(-1));
+    }
+
+    // T0 comes from the store: within the full window, so each gate wants a refresh; one runs.
+    expect(await everyGateRequests('/0')).toEqual(names.map(() => ['/0', 'Bearer T1']));
+    expect(refreshedBy).toHaveLength(1);
+
+    // Still fresh for its age: used as is by every gate, no refresh.
+    await jest.advanceTimersByTimeAsync(500);
+    expect(await everyGateRequests('/1')).toEqual(names.map(() => ['/1', 'Bearer T1']));
+    expect(refreshedBy).toHaveLength(1);
+
+    // 500 ms before each expiry: one refresh for the three of them, every time.
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(await everyGateRequests('/2')).toEqual(names.map(() => ['/2', 'Bearer T2']));
+    expect(refreshedBy).toHaveLength(2);
+    await jest.advanceTimersByTimeAsync(1_500);
+    expect(await everyGateRequests('/3')).toEqual(names.map(() => ['/3', 'Bearer T3']));
+    expect(refreshedBy).toHaveLength(3);
+
+    for (const { gate } of members)
+      expect(gate.state).toMatchObject({ status: 'idle', waiting: 0 });
+    expect(members.reduce((sum, { gate }) => sum + gate.state.refreshes, 0)).toBe(3);
   });
 });

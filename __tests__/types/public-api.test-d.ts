@@ -11,6 +11,7 @@ import {
   type Coordinator,
   createRefreshGate,
   type GateEvent,
+  type GateEventMap,
   type GateLogger,
   inProcessCoordinator,
   isRefreshGateError,
@@ -156,9 +157,31 @@ expectTrue<
   >
 >();
 const off = gate.on('tokens:changed', (payload) => {
-  expectTrue<Equal<typeof payload, unknown>>();
+  expectTrue<Equal<typeof payload, Tokens | null>>();
 });
 expectTrue<Equal<typeof off, () => void>>();
+// Each listener gets its event's payload, typed by GateEventMap: no cast needed.
+gate.on('refresh:start', (event) => {
+  expectTrue<Equal<typeof event.reason, 'unauthorized' | 'expiring' | 'manual'>>();
+});
+gate.on('refresh:success', ({ refreshed, replaced }) => {
+  expectTrue<Equal<typeof refreshed, boolean>>();
+  expectTrue<Equal<typeof replaced, true | undefined>>();
+});
+gate.on('refresh:failure', ({ error, aborted }) => {
+  expectTrue<Equal<typeof error, unknown>>();
+  expectTrue<Equal<typeof aborted, true | undefined>>();
+});
+gate.on('request:queued', ({ config, reason }) => {
+  expectTrue<Equal<typeof config, InternalAxiosRequestConfig>>();
+  expectTrue<Equal<typeof reason, 'held' | 'unauthorized'>>();
+});
+gate.on('request:replayed', ({ replays }) => {
+  expectTrue<Equal<typeof replays, number>>();
+});
+expectTrue<Equal<GateEventMap['tokens:changed'], Tokens | null>>();
+// @ts-expect-error the payload of refresh:start has no `error`
+gate.on('refresh:start', (event) => event.error);
 // @ts-expect-error not an event of the gate
 gate.on('refresh:started', () => {});
 

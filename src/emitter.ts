@@ -1,0 +1,61 @@
+/**
+ * A typed event emitter for one gate. A listener that throws is reported, never rethrown; an event
+ * raised inside a listener goes out once the current one has reached every listener, so every
+ * listener sees events in the order they happened.
+ */
+export class Emitter<Events> {
+  readonly #listeners = new Map<keyof Events, Set<(payload: never) => void>>();
+  readonly #pending: Array<[keyof Events, unknown]> = [];
+  #emitting = false;
+  readonly #onError: (event: keyof Events, error: unknown) => void;
+
+  constructor(onError: (event: keyof Events, error: unknown) => void) {
+    this.#onError = onError;
+  }
+
+  on<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.#listeners.get(event) === set) this.#listeners.delete(event);
+    };
+  }
+
+  /** Whether anyone listens: callers skip building a payload nobody reads. */
+  has(event: keyof Events): boolean {
+    return this.#listeners.has(event);
+  }
+
+  emit<E extends keyof Events>(event: E, payload: Events[E]): void {
+    if (!this.#listeners.has(event)) return;
+    this.#pending.push([event, payload]);
+    if (this.#emitting) return;
+    this.#emitting = true;
+    try {
+      for (let next = this.#pending.shift(); next; next = this.#pending.shift()) {
+        const [name, data] = next;
+        const set = this.#listeners.get(name);
+        if (!set) continue;
+        for (const listener of [...set]) {
+          try {
+            (listener as (payload: unknown) => void)(data);
+          } catch (error) {
+            this.#onError(name, error);
+          }
+        }
+      }
+    } finally {
+      this.#emitting = false;
+    }
+  }
+
+  clear(): void {
+    this.#listeners.clear();
+    this.#pending.length = 0;
+  }
+}

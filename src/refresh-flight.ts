@@ -1,0 +1,175 @@
+import type { AxiosError } from 'axios';
+import type { Clock } from './clock.js';
+import { RefreshGateError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { RefreshPolicy } from './refresh-policy.js';
+import type { TokenCache } from './token-cache.js';
+import { toTokens } from './tokens.js';
+import type { RefreshContext, Tokens } from './types.js';
+import { WaiterQueue } from './waiter-queue.js';
+
+export type Reason = RefreshContext['reason'];
+
+/**
+ * How a flight ended: it stored new tokens (`refreshed`), found newer ones under the lock or heard
+ * them from its scope (`adopted`), was superseded by `setTokens()` (`replaced`), failed, or was
+ * ended by `clear()` or `destroy()` (`aborted`).
+ */
+export type Outcome =
+  | { readonly kind: 'refreshed' | 'adopted' | 'replaced'; readonly tokens: Tokens }
+  | { readonly kind: 'failed' | 'aborted'; readonly error: unknown };
+
+/** What a flight needs from its gate. */
+export interface FlightDeps {
+  readonly options: ResolvedOptions;
+  readonly clock: Clock;
+  readonly cache: TokenCache;
+  readonly policy: RefreshPolicy;
+  readonly delivered: WeakSet<object>;
+  publish(tokens: Tokens): void;
+  /** The gate's transition for this flight's end; called once, synchronously, by {@link Flight.end}. */
+  ended(flight: Flight, outcome: Outcome): void;
+}
+
+const queueTimedOut = (ms: number) => () =>
+  new RefreshGateError(
+    'QUEUE_TIMEOUT',
+    `request waited more than ${ms} ms for a token refresh (queueTimeoutMs)`,
+  );
+
+/**
+ * One refresh: its abort controller and timeout, the double-check under the coordinator's lock,
+ * the user's `refresh`, the store write and the publish, and the requests waiting for it. Whoever
+ * ends it first wins (the refresh, its timeout, `setTokens()`, `clear()`, `destroy()`, a peer) and
+ * every later end is a no-op. Before each side effect it checks that it was not ended meanwhile:
+ * a superseded flight stores, publishes and adopts nothing.
+ */
+export class Flight {
+  readonly reason: Reason;
+  /** The access token this flight replaces: the store holding another one means someone refreshed. */
+  readonly staleToken: string | null;
+  readonly waiters: WaiterQueue<Tokens>;
+  readonly #deps: FlightDeps;
+  readonly #controller = new AbortController();
+  #timer: unknown;
+  #outcome: Outcome | undefined;
+  #settle!: (outcome: Outcome) => void;
+  readonly #settled = new Promise<Outcome>((resolve) => {
+    this.#settle = resolve;
+  });
+
+  constructor(deps: FlightDeps, reason: Reason, staleToken: string | null) {
+    this.#deps = deps;
+    this.reason = reason;
+    this.staleToken = staleToken;
+    const { queueTimeoutMs } = deps.options;
+    this.waiters = new WaiterQueue(
+      deps.clock,
+      queueTimeoutMs,
+      queueTimedOut(queueTimeoutMs),
+      deps.delivered,
+    );
+  }
+
+  /** The signal given to `refresh` as `ctx.signal`; a request carrying it is the refresh call. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get outcome(): Outcome | undefined {
+    return this.#outcome;
+  }
+
+  /** Arms the timeout and takes the lock. Never rejects: every end goes through {@link end}. */
+  start(error: AxiosError | undefined): void {
+    const { refreshTimeoutMs, coordinator } = this.#deps.options;
+    if (refreshTimeoutMs > 0) {
+      this.#timer = this.#deps.clock.setTimeout(() => {
+        this.end({
+          kind: 'failed',
+          error: new RefreshGateError(
+            'REFRESH_TIMEOUT',
+            `refresh did not settle within ${refreshTimeoutMs} ms (refreshTimeoutMs)`,
+          ),
+        });
+      }, refreshTimeoutMs);
+    }
+    let running: Promise<void>;
+    try {
+      running = coordinator.runExclusive(() => this.#underLock(error), {
+        signal: this.signal,
+        timeoutMs: refreshTimeoutMs,
+      });
+    } catch (thrown) {
+      // A coordinator whose runExclusive throws synchronously must not leave the gate locked.
+      running = Promise.reject(thrown);
+    }
+    running.then(undefined, (failure: unknown) =>
+      this.end({ kind: 'failed', error: asError(failure) }),
+    );
+  }
+
+  /** Ends the flight, if nobody did before; `false` when it had already ended. */
+  end(outcome: Outcome): boolean {
+    if (this.#outcome) return false;
+    this.#outcome = outcome;
+    this.#deps.clock.clearTimeout(this.#timer);
+    this.#settle(outcome);
+    this.#deps.ended(this, outcome);
+    // Whatever still runs for a flight that did not store its own tokens is told to stop.
+    if (outcome.kind !== 'refreshed') {
+      this.#controller.abort('error' in outcome ? outcome.error : undefined);
+    }
+    return true;
+  }
+
+  /** The tokens this flight ends with, for `gate.refresh()`: bounded by refreshTimeoutMs only. */
+  result(): Promise<Tokens> {
+    return this.#settled.then((outcome) => {
+      if ('tokens' in outcome) return outcome.tokens;
+      throw outcome.error;
+    });
+  }
+
+  async #underLock(error: AxiosError | undefined): Promise<void> {
+    const { cache, policy, options } = this.#deps;
+    this.#check();
+    // Double-check: another tab or process may have refreshed while this one waited for the lock.
+    const latest = await cache.readFresh();
+    this.#check();
+    if (
+      latest &&
+      latest.accessToken !== this.staleToken &&
+      policy.freshness(latest) !== 'expired'
+    ) {
+      options.logger.debug('refresh skipped: the store already holds newer tokens (adopted)');
+      this.end({ kind: 'adopted', tokens: latest });
+      return;
+    }
+    const { signal, reason } = this;
+    const context: RefreshContext = error
+      ? { tokens: latest, signal, reason, error }
+      : { tokens: latest, signal, reason };
+    const result = await options.refresh(context);
+    // Timed out, superseded or destroyed meanwhile: a late result is not stored.
+    this.#check();
+    const tokens = toTokens(result, latest, 'refresh');
+    await cache.persist(tokens);
+    // Superseded while storing: the user's own write is queued behind this one and lands last.
+    this.#check();
+    if (this.end({ kind: 'refreshed', tokens })) this.#deps.publish(tokens);
+  }
+
+  #check(): void {
+    const outcome = this.#outcome;
+    if (outcome)
+      throw 'error' in outcome ? outcome.error : new Error(`superseded (${outcome.kind})`);
+  }
+}
+
+/** Rule 11: a refresh that rejects with a non-Error still rejects its waiters with an Error. */
+function asError(value: unknown): unknown {
+  if (value instanceof Error || (typeof value === 'object' && value !== null && 'message' in value))
+    return value;
+  return new Error(`the refresh failed with a non-Error value: ${String(value)}`, { cause: value });
+}

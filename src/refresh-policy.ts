@@ -1,0 +1,139 @@
+import type { Clock } from './clock.js';
+import type { ResolvedOptions } from './options.js';
+import type { Tokens } from './types.js';
+
+type Policy = Pick<
+  ResolvedOptions,
+  'getExpiry' | 'refreshBeforeExpiryMs' | 'cooldownMs' | 'logger'
+>;
+
+/** How usable a token is now: send it, refresh ahead of time (rule 10), or never send it (rule 6). */
+export type Freshness = 'fresh' | 'expiring' | 'expired';
+
+/** How the gate got a token: its own refresh, the store under the lock, or a peer's announcement. */
+export type Arrival = 'refreshed' | 'adopted' | 'heard';
+
+/** The token this gate saw arrive last. */
+interface Obtained {
+  readonly token: string;
+  /** Obtained by a refresh (this gate's or, under the lock, a peer's): the loop guard watches it. */
+  readonly young: boolean;
+  readonly at: number;
+  readonly expiry: number | undefined;
+  /** How long before its expiry to refresh it: the window, or half its lifetime if shorter. */
+  readonly window: number;
+  /** A response to a request sent with it was not a refresh trigger: the server takes it. */
+  accepted: boolean;
+}
+
+/**
+ * When to refresh. Two guards keep short-lived tokens working without letting a server that
+ * refuses every token cause a loop (rule 6):
+ * - a token past its own expiry is never sent and its 401 always refreshes, whatever its age;
+ * - a 401 for the token just obtained, not yet accepted by any response and not expired, is the
+ *   server refusing fresh tokens: it is handed to the caller (for `cooldownMs`), not refreshed for.
+ * A token obtained with less life than `refreshBeforeExpiryMs` is refreshed halfway through it,
+ * not before every request.
+ */
+export class RefreshPolicy {
+  readonly #options: Policy;
+  readonly #clock: Clock;
+  // getExpiry decoded once per token, not once per request: stores may hand out a fresh object
+  // with the same token every time.
+  #memoFor: Tokens | null = null;
+  #memo: number | undefined;
+  #obtained: Obtained | null = null;
+
+  constructor(options: Policy, clock: Clock) {
+    this.#options = options;
+    this.#clock = clock;
+  }
+
+  freshness(tokens: Tokens): Freshness {
+    const expiry = this.#expiryOf(tokens);
+    if (expiry === undefined) return 'fresh';
+    const left = expiry - this.#clock.now();
+    if (left <= 0) return 'expired';
+    const obtained = this.#obtained;
+    const window =
+      obtained !== null && obtained.token === tokens.accessToken
+        ? obtained.window
+        : this.#options.refreshBeforeExpiryMs;
+    return left <= window ? 'expiring' : 'fresh';
+  }
+
+  /**
+   * Tokens that just arrived. A peer's announcement may be a login elsewhere, so it is not young:
+   * only its lifetime counts.
+   */
+  obtained(tokens: Tokens, arrival: Arrival): void {
+    if (this.#obtained?.token === tokens.accessToken) return;
+    const at = this.#clock.now();
+    let expiry = this.#expiryOf(tokens);
+    if (arrival === 'refreshed' && expiry !== undefined && expiry <= at) {
+      // Expired on arrival: this device's clock is ahead of the issuer's. Refreshing before every
+      // request would loop; use the token and let the server judge it.
+      this.#options.logger.warn(
+        'a token just obtained is already past its expiry by this clock; its expiry is ignored (check the clock, or getExpiry)',
+      );
+      this.#memo = expiry = undefined;
+    }
+    const life = expiry === undefined ? 0 : expiry - at;
+    this.#obtained = {
+      token: tokens.accessToken,
+      young: arrival !== 'heard',
+      at,
+      expiry,
+      window: Math.min(this.#options.refreshBeforeExpiryMs, life / 2),
+      accepted: false,
+    };
+  }
+
+  /** A response to a request sent with `token` did not ask for a refresh. */
+  accepted(token: string | null | undefined): void {
+    const obtained = this.#obtained;
+    if (obtained !== null && obtained.token === token) obtained.accepted = true;
+  }
+
+  /** The loop guard: whether a 401 for `token` is the server refusing a token just obtained. */
+  refuses(token: string): boolean {
+    const obtained = this.#obtained;
+    if (obtained === null || !obtained.young || obtained.token !== token || obtained.accepted)
+      return false;
+    const now = this.#clock.now();
+    if (obtained.expiry !== undefined && obtained.expiry <= now) return false;
+    return now - obtained.at < this.#options.cooldownMs;
+  }
+
+  /** A login or logout: nothing obtained before counts any more. */
+  reset(): void {
+    this.#obtained = null;
+  }
+
+  #expiryOf(tokens: Tokens): number | undefined {
+    const seen = this.#memoFor;
+    if (
+      tokens !== seen &&
+      (seen === null ||
+        tokens.accessToken !== seen.accessToken ||
+        tokens.expiresAt !== seen.expiresAt)
+    ) {
+      this.#memoFor = tokens;
+      try {
+        this.#memo = this.#options.getExpiry(tokens);
+      } catch (error) {
+        this.#memo = undefined;
+        this.#options.logger.warn('getExpiry threw; treating the expiry as unknown', error);
+      }
+      const obtained = this.#obtained;
+      // An expiry found untrustworthy on arrival stays ignored for that token.
+      if (
+        obtained !== null &&
+        obtained.token === tokens.accessToken &&
+        obtained.expiry === undefined
+      )
+        this.#memo = undefined;
+    }
+    return this.#memo;
+  }
+}

@@ -1,0 +1,191 @@
+import { RefreshGateError } from './errors.js';
+import type { TokenStore, Tokens } from './types.js';
+
+export const isThenable = <T>(value: unknown): value is PromiseLike<T> =>
+  typeof (value as PromiseLike<T> | null)?.then === 'function';
+
+const ignore = () => {};
+
+/**
+ * What the gate knows of the tokens, in front of the store.
+ *
+ * - A synchronous store is read on every request: it is the truth (a Redux store, say, that other
+ *   code also writes). An asynchronous one is read once; after that the gate serves the tokens it
+ *   read, set, obtained or was told of, and reads the store again only under the refresh lock.
+ * - The gate's own word is kept at once ({@link use}); its writes reach the store one after the
+ *   other ({@link persist}), so a later write is never overtaken by an earlier one, and while one
+ *   is under way the gate serves its own tokens rather than what the store still shows.
+ * - A store shared through a channel of its own can show a change later than the coordinator
+ *   announces it (localStorage reaches other tabs on its own schedule). Tokens heard while the
+ *   store still shows the ones before them are the current tokens until the store moves on.
+ */
+export class TokenCache {
+  readonly #store: TokenStore;
+  #tokens: Tokens | null = null;
+  /** `#tokens` is the truth for an async store: read, seeded, set, obtained or heard. */
+  #known = false;
+  #async = false;
+  #loading: Promise<Tokens | null> | undefined;
+  /** The gate's writes under way, and the last one (the next waits for it). */
+  #writes = 0;
+  #lastWrite: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  /** The access token the store answered last (`undefined` before any answer). */
+  #storeShows: string | null | undefined;
+  #ahead: { tokens: Tokens; lagging: string | null } | undefined;
+
+  constructor(store: TokenStore) {
+    this.#store = store;
+  }
+
+  /** The tokens to use now, or the promise of an async store's first read. Throws what a sync store throws. */
+  read(): Tokens | null | Promise<Tokens | null> {
+    if (this.#async) return this.#known ? this.#tokens : this.#load();
+    if (this.#writes > 0) return this.#tokens;
+    const value = this.#store.get();
+    if (isThenable<Tokens | null>(value)) return this.#firstAsync(value);
+    this.#tokens = this.#fromStore(value ?? null);
+    return this.#tokens;
+  }
+
+  /** The tokens to use without waiting or failing: for the refresh call itself. */
+  peek(): Tokens | null {
+    if (this.#async || this.#writes > 0) return this.#tokens;
+    let value: Tokens | null | Promise<Tokens | null>;
+    try {
+      value = this.#store.get();
+    } catch {
+      return this.#tokens;
+    }
+    if (!isThenable<Tokens | null>(value)) {
+      this.#tokens = this.#fromStore(value ?? null);
+      return this.#tokens;
+    }
+    // Nobody waits for this read; its failure is the next reader's to see, never unhandled.
+    const read = this.#firstAsync(value);
+    if (isThenable(read)) read.then(undefined, ignore);
+    return this.#tokens;
+  }
+
+  /**
+   * The store itself, once every write of this gate has reached it: under the refresh lock, where
+   * another tab or process may have refreshed meanwhile (double-check). It changes nothing: the
+   * flight that asked decides, if it was not superseded meanwhile.
+   */
+  async readFresh(): Promise<Tokens | null> {
+    await this.#lastWrite.then(undefined, ignore);
+    return this.#fromStore((await this.#store.get()) ?? null);
+  }
+
+  /** The gate's own word (a login, a logout, a refresh that was stored): in force at once. */
+  use(tokens: Tokens | null): void {
+    this.#tokens = tokens;
+    this.#known = true;
+  }
+
+  /** Writes `tokens` (`null`: clears) after the gate's earlier writes; rejects as the store does. */
+  persist(tokens: Tokens | null): Promise<void> {
+    const write = () => {
+      if (this.#closed)
+        throw new RefreshGateError(
+          'DESTROYED',
+          'the refresh gate was destroyed before the tokens were stored',
+        );
+      return tokens === null ? this.#store.clear() : this.#store.set(tokens);
+    };
+    let written: unknown;
+    try {
+      written = this.#writes > 0 ? this.#lastWrite.then(write, write) : write();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!isThenable(written)) {
+      this.#wrote(tokens);
+      return Promise.resolve();
+    }
+    this.#writes++;
+    const done = Promise.resolve(written).then(
+      () => {
+        this.#writes--;
+        this.#wrote(tokens);
+      },
+      (error: unknown) => {
+        this.#writes--;
+        throw error;
+      },
+    );
+    this.#lastWrite = done;
+    return done;
+  }
+
+  /** Tokens another member of the scope announced (`null`: it logged out). */
+  heard(tokens: Tokens | null): void {
+    // What does the store show now? A synchronous store says at once; otherwise its last answer.
+    if (!this.#async) {
+      try {
+        const value = this.#store.get();
+        if (isThenable(value)) value.then(undefined, ignore);
+        else this.#storeShows = value?.accessToken ?? null;
+      } catch {
+        // The next read reports it.
+      }
+    }
+    const shows = this.#storeShows;
+    const ahead =
+      tokens !== null && shows !== undefined && tokens.accessToken !== shows
+        ? { tokens, lagging: shows }
+        : undefined;
+    this.use(tokens);
+    this.#ahead = ahead;
+  }
+
+  /** Writes still queued are dropped: nothing is stored after destroy(). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #wrote(tokens: Tokens | null): void {
+    this.#storeShows = tokens?.accessToken ?? null;
+    this.#ahead = undefined;
+  }
+
+  #firstAsync(value: PromiseLike<Tokens | null>): Tokens | null | Promise<Tokens | null> {
+    this.#async = true;
+    // Tokens seeded, set or obtained before this first read are newer than what it answers.
+    if (this.#known) {
+      value.then(undefined, ignore);
+      return this.#tokens;
+    }
+    return this.#load(value);
+  }
+
+  #load(first?: PromiseLike<Tokens | null>): Promise<Tokens | null> {
+    this.#loading ??= new Promise<Tokens | null>((resolve) =>
+      resolve(first ?? this.#store.get()),
+    ).then(
+      (tokens) => {
+        this.#loading = undefined;
+        // Tokens set, obtained or heard while the read was under way are newer than what it read.
+        if (!this.#known) this.use(this.#fromStore(tokens ?? null));
+        return this.#tokens;
+      },
+      (error: unknown) => {
+        this.#loading = undefined;
+        throw error;
+      },
+    );
+    return this.#loading;
+  }
+
+  /** What the store answered, unless it still lags behind tokens announced elsewhere. */
+  #fromStore(value: Tokens | null): Tokens | null {
+    const token = value?.accessToken ?? null;
+    this.#storeShows = token;
+    const ahead = this.#ahead;
+    if (ahead) {
+      if (token === ahead.lagging) return ahead.tokens;
+      this.#ahead = undefined;
+    }
+    return value;
+  }
+}
