@@ -895,9 +895,9 @@ describe('logger', () => {
     const held = track(server.api.get('/held'));
     await flush();
     expect(said()).toEqual([
-      'refresh starts (unauthorized)',
-      'request queued for the refresh',
-      'request held for the refresh',
+      'refresh: unauthorized',
+      'queued for the refresh',
+      'held for the refresh',
     ]);
     control.call(0).result.resolve('new');
     await flush();
@@ -920,7 +920,7 @@ describe('logger', () => {
     await flush();
     expect(stale.status).toBe('fulfilled');
     expect(control.refresh).toHaveBeenCalledTimes(1);
-    expect(said()).toEqual(['stale 401: replayed with the current token']);
+    expect(said()).toEqual(['stale 401: replayed']);
 
     // The loop guard: the token just obtained, refused before any response accepted it.
     logger.debug.mockClear();
@@ -934,7 +934,7 @@ describe('logger', () => {
     expect(refused.status).toBe('rejected');
     expect(again.status).toBe('rejected');
     expect(control.refresh).toHaveBeenCalledTimes(2);
-    expect(said()).toContain('loop guard: the token just obtained was refused; no refresh');
+    expect(said()).toContain('loop guard: a fresh token was refused');
   });
 
   it('logs at debug level when the store already holds newer tokens under the lock (adopted)', async () => {
@@ -952,7 +952,7 @@ describe('logger', () => {
     expect(request.status).toBe('fulfilled');
     expect(control.refresh).not.toHaveBeenCalled();
     expect(logger.debug.mock.calls.map(([message]) => String(message))).toContain(
-      'refresh skipped: the store already holds newer tokens (adopted)',
+      'adopted: the store holds newer tokens',
     );
   });
 

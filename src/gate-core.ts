@@ -52,8 +52,10 @@ export const REPLAYS = 'refreshGateReplays';
 export const replaysOf = (config: InternalAxiosRequestConfig): number =>
   Number((config as unknown as Record<string, unknown>)[REPLAYS] ?? 0);
 
-const destroyedError = (what: string) =>
-  new RefreshGateError('DESTROYED', `the refresh gate was destroyed ${what}`);
+const destroyed = () => new RefreshGateError('DESTROYED', 'the refresh gate was destroyed');
+/** How a logout (here or elsewhere in the scope) ends a refresh's waiters and a pending replay. */
+const loggedOut = (config?: InternalAxiosRequestConfig) =>
+  canceled(config, 'the session was cleared (logout)');
 
 /**
  * The state of one gate and everything its interceptors share. Internal: users get the
@@ -107,11 +109,7 @@ export class GateCore {
     this.#loading = new WaiterQueue(
       this.clock,
       queueTimeoutMs,
-      () =>
-        new RefreshGateError(
-          'QUEUE_TIMEOUT',
-          `request waited more than ${queueTimeoutMs} ms for the token store's first read (queueTimeoutMs)`,
-        ),
+      "the token store's first read",
       this.#delivered,
     );
     this.allowed = createOriginPolicy(options.allowedOrigins, (url) => {
@@ -216,10 +214,7 @@ export class GateCore {
         // First, so that no waiter of the refresh goes out with a token.
         flight?.end({
           kind: 'aborted',
-          error: canceled(
-            undefined,
-            'the session was cleared while this request waited for a token refresh',
-          ),
+          error: loggedOut(),
         });
         this.#epoch++;
         this.#state = IDLE;
@@ -238,16 +233,13 @@ export class GateCore {
           if (tokens === null) {
             flight.end({
               kind: 'aborted',
-              error: canceled(
-                undefined,
-                'the session was cleared elsewhere while this request waited for a token refresh',
-              ),
+              error: loggedOut(),
             });
           } else if (
             tokens.accessToken !== flight.staleToken &&
             this.#policy.freshness(tokens) !== 'expired'
           ) {
-            this.options.logger.debug('refresh ended: tokens announced by the scope (adopted)');
+            this.options.logger.debug('adopted: tokens announced by the scope');
             flight.end({ kind: 'adopted', tokens });
           }
         }
@@ -261,7 +253,7 @@ export class GateCore {
         // Listeners go first: nothing is announced on a dead gate, and a logout-on-failure
         // listener must not run against it.
         this.#emitter.clear();
-        const error = destroyedError('while this request waited');
+        const error = destroyed();
         if (flight) {
           flight.waiters.rejectAll(error);
           flight.end({ kind: 'aborted', error });
@@ -303,7 +295,7 @@ export class GateCore {
   }
 
   destroyedError(): RefreshGateError {
-    return destroyedError('before this request was sent');
+    return destroyed();
   }
 
   freshness(tokens: Tokens): Freshness {
@@ -328,8 +320,8 @@ export class GateCore {
   start(reason: Reason, error: AxiosError | undefined, staleToken: string | null): Flight {
     const running = this.flight;
     if (running) return running;
-    if (this.destroyed) throw destroyedError('before the refresh could start');
-    this.options.logger.debug(`refresh starts (${reason})`);
+    if (this.destroyed) throw destroyed();
+    this.options.logger.debug(`refresh: ${reason}`);
     const flight = new Flight(this.#flightDeps, reason, staleToken);
     // A refresh:start listener may end it at once; join() then answers with its end.
     this.#dispatch({ type: 'start', flight, error });
@@ -353,7 +345,7 @@ export class GateCore {
     reason: 'held' | 'unauthorized',
   ): Promise<Tokens> {
     this.options.logger.debug(
-      `request ${reason === 'held' ? 'held' : 'queued'} for the refresh`,
+      `${reason === 'held' ? 'held' : 'queued'} for the refresh`,
       config.url,
     );
     this.#emitter.emit('request:queued', { config, reason });
@@ -372,7 +364,7 @@ export class GateCore {
   place(config: InternalAxiosRequestConfig, tokens: Tokens | null): void {
     if (tokens === null && replaysOf(config) > 0) {
       // It carries the token it was first sent with (a header, or wherever applyToken put it).
-      throw canceled(config, 'the session was cleared before this request was replayed');
+      throw loggedOut(config);
     }
     this.#placement.place(config, tokens?.accessToken ?? null);
   }
@@ -433,16 +425,16 @@ export class GateCore {
 
   // ---- the public operations -----------------------------------------------------------------
 
-  #assertAlive(what: string): void {
-    if (this.destroyed) throw destroyedError(what);
+  #assertAlive(): void {
+    if (this.destroyed) throw destroyed();
   }
 
   async getAccessToken(): Promise<string | null> {
-    this.#assertAlive('before getAccessToken()');
+    this.#assertAlive();
     let flight = this.flight;
     if (!flight) {
       const tokens = await this.tokens();
-      this.#assertAlive('before getAccessToken() read the token');
+      this.#assertAlive();
       flight = this.flight;
       if (!flight) {
         if (!tokens) return null;
@@ -457,11 +449,11 @@ export class GateCore {
   }
 
   async refresh(): Promise<Tokens> {
-    this.#assertAlive('before refresh()');
+    this.#assertAlive();
     let flight = this.flight;
     if (!flight) {
       const tokens = await this.tokens();
-      this.#assertAlive('before refresh() read the token');
+      this.#assertAlive();
       flight = this.flight ?? this.start('manual', undefined, tokens?.accessToken ?? null);
     }
     // Not a waiter of the queue: the refresh itself is bounded by refreshTimeoutMs (rule 18).
@@ -469,14 +461,14 @@ export class GateCore {
   }
 
   async setTokens(input: Tokens): Promise<void> {
-    this.#assertAlive('before setTokens()');
+    this.#assertAlive();
     const tokens = toTokens(input, null, 'setTokens');
     this.#dispatch({ type: 'set', tokens });
     await this.#stored(tokens);
   }
 
   async clear(): Promise<void> {
-    this.#assertAlive('before clear()');
+    this.#assertAlive();
     this.#dispatch({ type: 'clear' });
     await this.#stored(null);
   }

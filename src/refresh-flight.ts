@@ -31,12 +31,6 @@ export interface FlightDeps {
   ended(flight: Flight, outcome: Outcome): void;
 }
 
-const queueTimedOut = (ms: number) => () =>
-  new RefreshGateError(
-    'QUEUE_TIMEOUT',
-    `request waited more than ${ms} ms for a token refresh (queueTimeoutMs)`,
-  );
-
 /**
  * One refresh: its abort controller and timeout, the double-check under the coordinator's lock,
  * the user's `refresh`, the store write and the publish, and the requests waiting for it. Whoever
@@ -63,12 +57,7 @@ export class Flight {
     this.reason = reason;
     this.staleToken = staleToken;
     const { queueTimeoutMs } = deps.options;
-    this.waiters = new WaiterQueue(
-      deps.clock,
-      queueTimeoutMs,
-      queueTimedOut(queueTimeoutMs),
-      deps.delivered,
-    );
+    this.waiters = new WaiterQueue(deps.clock, queueTimeoutMs, 'a token refresh', deps.delivered);
   }
 
   /** The signal given to `refresh` as `ctx.signal`; a request carrying it is the refresh call. */
@@ -142,7 +131,7 @@ export class Flight {
       latest.accessToken !== this.staleToken &&
       policy.freshness(latest) !== 'expired'
     ) {
-      options.logger.debug('refresh skipped: the store already holds newer tokens (adopted)');
+      options.logger.debug('adopted: the store holds newer tokens');
       this.end({ kind: 'adopted', tokens: latest });
       return;
     }
@@ -162,8 +151,7 @@ export class Flight {
 
   #check(): void {
     const outcome = this.#outcome;
-    if (outcome)
-      throw 'error' in outcome ? outcome.error : new Error(`superseded (${outcome.kind})`);
+    if (outcome) throw 'error' in outcome ? outcome.error : new Error('superseded');
   }
 }
 

@@ -39,12 +39,12 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
         if (sent !== undefined && sent !== currentToken) {
           // Rule 17: the session was cleared since; there is nothing to replay it with.
           if (currentToken === null) throw error;
-          logger.debug('stale 401: replayed with the current token', config.url);
+          logger.debug('stale 401: replayed', config.url);
           return replay(config, replays);
         }
         // Rule 6: the token a refresh just gave us is refused: refreshing again would loop.
         if (sent != null && core.refuses(sent)) {
-          logger.debug('loop guard: the token just obtained was refused; no refresh', config.url);
+          logger.debug('loop guard: a fresh token was refused', config.url);
           throw error;
         }
         if (core.coolingDown) throw core.cooldownError();

@@ -86,11 +86,7 @@ export class TokenCache {
   /** Writes `tokens` (`null`: clears) after the gate's earlier writes; rejects as the store does. */
   persist(tokens: Tokens | null): Promise<void> {
     const write = () => {
-      if (this.#closed)
-        throw new RefreshGateError(
-          'DESTROYED',
-          'the refresh gate was destroyed before the tokens were stored',
-        );
+      if (this.#closed) throw new RefreshGateError('DESTROYED', 'the refresh gate was destroyed');
       return tokens === null ? this.#store.clear() : this.#store.set(tokens);
     };
     let written: unknown;

@@ -1,5 +1,6 @@
 import { CanceledError, type InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from './clock.js';
+import { RefreshGateError } from './errors.js';
 
 /** One request or call waiting; it settles once, by whichever comes first. */
 interface Waiter<T> {
@@ -30,21 +31,17 @@ export class WaiterQueue<T> {
   readonly #waiters = new Set<Waiter<T>>();
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  readonly #timedOut: () => unknown;
+  /** What the queue waits for, for the QUEUE_TIMEOUT message. */
+  readonly #what: string;
   /** Errors waiters were rejected with, shared by the gate's queues (see the response side). */
   readonly #delivered: WeakSet<object>;
   #timer: unknown;
   #armed = false;
 
-  constructor(
-    clock: Clock,
-    timeoutMs: number,
-    timedOut: () => unknown,
-    delivered: WeakSet<object>,
-  ) {
+  constructor(clock: Clock, timeoutMs: number, what: string, delivered: WeakSet<object>) {
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;
-    this.#timedOut = timedOut;
+    this.#what = what;
     this.#delivered = delivered;
   }
 
@@ -135,7 +132,14 @@ export class WaiterQueue<T> {
     const now = this.#clock.now();
     for (const waiter of this.#waiters) {
       if (waiter.deadline > now) break;
-      this.#settle(waiter, false, this.#timedOut());
+      this.#settle(
+        waiter,
+        false,
+        new RefreshGateError(
+          'QUEUE_TIMEOUT',
+          `request waited more than ${this.#timeoutMs} ms for ${this.#what} (queueTimeoutMs)`,
+        ),
+      );
     }
     this.#arm();
   }
