@@ -7,6 +7,8 @@ export class Emitter<Events> {
   readonly #listeners = new Map<keyof Events, Set<(payload: never) => void>>();
   readonly #pending: Array<[keyof Events, unknown]> = [];
   #emitting = false;
+  /** Bumped by clear(): a listener that destroyed the gate stops the delivery under way. */
+  #generation = 0;
   readonly #onError: (event: keyof Events, error: unknown) => void;
 
   constructor(onError: (event: keyof Events, error: unknown) => void) {
@@ -26,11 +28,6 @@ export class Emitter<Events> {
     };
   }
 
-  /** Whether anyone listens: callers skip building a payload nobody reads. */
-  has(event: keyof Events): boolean {
-    return this.#listeners.has(event);
-  }
-
   emit<E extends keyof Events>(event: E, payload: Events[E]): void {
     if (!this.#listeners.has(event)) return;
     this.#pending.push([event, payload]);
@@ -41,7 +38,9 @@ export class Emitter<Events> {
         const [name, data] = next;
         const set = this.#listeners.get(name);
         if (!set) continue;
+        const generation = this.#generation;
         for (const listener of [...set]) {
+          if (generation !== this.#generation) return;
           try {
             (listener as (payload: unknown) => void)(data);
           } catch (error) {
@@ -55,6 +54,7 @@ export class Emitter<Events> {
   }
 
   clear(): void {
+    this.#generation++;
     this.#listeners.clear();
     this.#pending.length = 0;
   }

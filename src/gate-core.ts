@@ -41,6 +41,7 @@ type Action =
   | { readonly type: 'set'; readonly tokens: Tokens }
   | { readonly type: 'clear' }
   | { readonly type: 'heard'; readonly tokens: Tokens | null }
+  | { readonly type: 'storedLate'; readonly flight: Flight; readonly tokens: Tokens }
   | { readonly type: 'destroy' };
 
 const IDLE: State = { status: 'idle' };
@@ -74,10 +75,12 @@ export class GateCore {
   /** Errors waiters were rejected with (see {@link wasDelivered}). */
   readonly #delivered = new WeakSet<object>();
   /** Requests and calls waiting for an async store's first read: waiters like any other. */
-  readonly #loading: WaiterQueue<Tokens | null>;
+  #loading: WaiterQueue<Tokens | null>;
   #watchedRead: Promise<Tokens | null> | undefined;
-  /** Counts the user's words (setTokens, clear): a write that lands after a later one tells nobody. */
-  #epoch = 0;
+  /** Logouts so far (here or heard from the scope): a request sent before one is of an ended session. */
+  #logouts = 0;
+  /** The user's words so far (setTokens, clear): a flight's late write yields to any of them. */
+  #words = 0;
   #refreshes = 0;
   #failures = 0;
   /** The access token last announced by `tokens:changed`. */
@@ -90,7 +93,7 @@ export class GateCore {
 
   constructor(options: ResolvedOptions) {
     this.options = options;
-    const { store, coordinator, initialTokens, logger, queueTimeoutMs } = options;
+    const { store, coordinator, initialTokens, logger } = options;
     this.#cache = new TokenCache(store);
     this.#policy = new RefreshPolicy(options, this.clock);
     this.#placement = new TokenPlacement(options);
@@ -102,16 +105,12 @@ export class GateCore {
       delivered: this.#delivered,
       publish: (tokens) => this.#publish(tokens),
       ended: (flight, outcome) => this.#dispatch({ type: 'settled', flight, outcome }),
+      storedLate: (flight, tokens) => this.#dispatch({ type: 'storedLate', flight, tokens }),
     };
     this.#emitter = new Emitter((event, error) =>
       logger.warn(`a '${event}' listener threw`, error),
     );
-    this.#loading = new WaiterQueue(
-      this.clock,
-      queueTimeoutMs,
-      "the token store's first read",
-      this.#delivered,
-    );
+    this.#loading = this.#loadQueue();
     this.allowed = createOriginPolicy(options.allowedOrigins, (url) => {
       if (this.#warnedUnscoped) return;
       this.#warnedUnscoped = true;
@@ -163,16 +162,18 @@ export class GateCore {
             const refreshed = outcome.kind === 'refreshed';
             this.#policy.obtained(outcome.tokens, outcome.kind);
             if (refreshed) this.#refreshes++;
+            // Waiters first: they resume after this transition, and take the gate's token as it
+            // is then (a listener below may clear() or destroy()).
+            flight.waiters.resolveAll(outcome.tokens);
             this.#emitter.emit('refresh:success', { reason, refreshed });
             this.#announce(outcome.tokens);
-            flight.waiters.resolveAll(outcome.tokens);
             return;
           }
           case 'replaced':
             // setTokens() during the refresh: its waiters go out with those tokens.
             this.#state = IDLE;
-            this.#emitter.emit('refresh:success', { reason, refreshed: false, replaced: true });
             flight.waiters.resolveAll(outcome.tokens);
+            this.#emitter.emit('refresh:success', { reason, refreshed: false, replaced: true });
             return;
           case 'failed': {
             this.#state = { status: 'cooldown', error: outcome.error, at: this.clock.now() };
@@ -200,50 +201,62 @@ export class GateCore {
         return;
       }
 
+      // The user's word wins over a refresh in flight, from the moment it is given: the gate
+      // forgets or takes the tokens, the scope hears of it (its members end their own refreshes),
+      // and only then do events run, whose listeners may give a later word.
       case 'set':
-        // The user's word wins over a refresh in flight, from the moment it is given.
-        this.#epoch++;
+        this.#words++;
         this.#cache.use(action.tokens);
         this.#policy.reset();
+        this.#publish(action.tokens);
         this.#announce(action.tokens);
+        // A login starts afresh: no cooldown.
         if (flight) flight.end({ kind: 'replaced', tokens: action.tokens });
         else this.#state = IDLE;
         return;
 
       case 'clear':
-        // First, so that no waiter of the refresh goes out with a token.
-        flight?.end({
-          kind: 'aborted',
-          error: loggedOut(),
-        });
-        this.#epoch++;
-        this.#state = IDLE;
+        this.#words++;
+        this.#logouts++;
         this.#cache.use(null);
         this.#policy.reset();
+        this.#publish(null);
+        // A cooldown stays: a logout on failure must not let the next 401 refresh at once.
+        flight?.end({ kind: 'aborted', error: loggedOut() });
         this.#announce(null);
         return;
 
       case 'heard': {
         const { tokens } = action;
         this.#cache.heard(tokens);
-        if (tokens && tokens.accessToken !== this.#announced)
+        if (tokens === null) this.#logouts++;
+        // A peer's logout ends this refresh as clear() would; a peer's tokens make it needless.
+        if (flight && tokens === null) flight.end({ kind: 'aborted', error: loggedOut() });
+        else if (
+          flight &&
+          tokens &&
+          tokens.accessToken !== flight.staleToken &&
+          this.#policy.freshness(tokens) !== 'expired'
+        ) {
+          this.options.logger.debug('adopted: tokens announced by the scope');
+          flight.end({ kind: 'adopted', tokens });
+        } else if (tokens && tokens.accessToken !== this.#announced) {
+          // A login elsewhere, perhaps: not young, only its lifetime counts.
           this.#policy.obtained(tokens, 'heard');
-        if (flight) {
-          // A peer's logout ends this refresh as clear() would; a peer's tokens make it needless.
-          if (tokens === null) {
-            flight.end({
-              kind: 'aborted',
-              error: loggedOut(),
-            });
-          } else if (
-            tokens.accessToken !== flight.staleToken &&
-            this.#policy.freshness(tokens) !== 'expired'
-          ) {
-            this.options.logger.debug('adopted: tokens announced by the scope');
-            flight.end({ kind: 'adopted', tokens });
-          }
         }
         this.#announce(tokens);
+        return;
+      }
+
+      case 'storedLate': {
+        // A refresh that timed out while storing: the server rotated and the store holds its
+        // tokens, so the gate takes them too, unless the user's word came since.
+        if (action.flight.since !== this.#words) return;
+        if (state.status === 'cooldown') this.#state = IDLE;
+        this.#cache.use(action.tokens);
+        this.#policy.obtained(action.tokens, 'refreshed');
+        this.#publish(action.tokens);
+        this.#announce(action.tokens);
         return;
       }
 
@@ -259,8 +272,9 @@ export class GateCore {
           flight.end({ kind: 'aborted', error });
         }
         this.#loading.rejectAll(error);
-        for (const unsubscribe of this.#unsubscribers.splice(0)) unsubscribe();
-        if (this.options.ownsCoordinator) this.options.coordinator.dispose?.();
+        for (const unsubscribe of this.#unsubscribers.splice(0)) this.#quietly(unsubscribe);
+        const { coordinator, ownsCoordinator } = this.options;
+        if (ownsCoordinator) this.#quietly(() => coordinator.dispose?.());
         return;
       }
     }
@@ -307,22 +321,44 @@ export class GateCore {
     const read = this.#cache.read();
     if (!isThenable<Tokens | null>(read)) return read;
     if (this.#watchedRead !== read) {
+      // One queue per read: a waiter of the next read never hears how this one ended.
       this.#watchedRead = read;
+      const queue = this.#loadQueue();
+      this.#loading = queue;
       read.then(
-        (tokens) => this.#loading.resolveAll(tokens),
-        (error: unknown) => this.#loading.rejectAll(error),
+        (tokens) => queue.resolveAll(tokens),
+        (error: unknown) => queue.rejectAll(error),
       );
     }
     return this.#loading.wait(config);
   }
 
+  /** The tokens as they are now, never waiting or failing: after a wait, what a clear() left. */
+  current(): Tokens | null {
+    return this.#cache.peek();
+  }
+
+  #loadQueue(): WaiterQueue<Tokens | null> {
+    const { queueTimeoutMs } = this.options;
+    return new WaiterQueue(
+      this.clock,
+      queueTimeoutMs,
+      "the token store's first read",
+      this.#delivered,
+    );
+  }
+
   /** Starts the one refresh (rules 1, 3, 10), or finds it running; either way, the flight to join. */
-  start(reason: Reason, error: AxiosError | undefined, staleToken: string | null): Flight {
+  start(
+    reason: Reason,
+    error: AxiosError | undefined,
+    staleToken: string | null | undefined,
+  ): Flight {
     const running = this.flight;
     if (running) return running;
     if (this.destroyed) throw destroyed();
     this.options.logger.debug(`refresh: ${reason}`);
-    const flight = new Flight(this.#flightDeps, reason, staleToken);
+    const flight = new Flight(this.#flightDeps, reason, staleToken, this.#words);
     // A refresh:start listener may end it at once; join() then answers with its end.
     this.#dispatch({ type: 'start', flight, error });
     return flight;
@@ -352,9 +388,15 @@ export class GateCore {
     return this.join(flight, config);
   }
 
-  /** Rule 2: waits for the refresh in flight, then carries its token. */
+  /**
+   * Rule 2: waits for the refresh in flight, then carries the gate's token as it is when the
+   * request resumes: a listener of the refresh's end may have called clear() or destroy().
+   */
   hold(config: InternalAxiosRequestConfig, flight: Flight): Promise<InternalAxiosRequestConfig> {
-    return this.wait(config, flight, 'held').then((tokens) => {
+    return this.wait(config, flight, 'held').then(() => {
+      if (this.destroyed) throw destroyed();
+      const tokens = this.#cache.peek();
+      if (tokens === null) throw loggedOut(config);
       this.place(config, tokens);
       return config;
     });
@@ -366,12 +408,12 @@ export class GateCore {
       // It carries the token it was first sent with (a header, or wherever applyToken put it).
       throw loggedOut(config);
     }
-    this.#placement.place(config, tokens?.accessToken ?? null);
+    this.#placement.place(config, tokens?.accessToken ?? null, this.#logouts);
   }
 
   /** The refresh call itself: the token if one is known, never a wait (rule 7). */
   placeForRefreshCall(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
-    this.#placement.place(config, this.#cache.peek()?.accessToken ?? null);
+    this.#placement.place(config, this.#cache.peek()?.accessToken ?? null, this.#logouts);
     return config;
   }
 
@@ -384,6 +426,14 @@ export class GateCore {
 
   sentWith(config: object): string | null | undefined {
     return this.#placement.sentWith(config);
+  }
+
+  /** Rule 17: `config` carried a token of a session that was cleared since. */
+  clearedSince(config: object): boolean {
+    const session = this.#placement.sessionOf(config);
+    return (
+      session !== undefined && session !== this.#logouts && this.#placement.sentWith(config) != null
+    );
   }
 
   /** A response to `config` that asks for no refresh: the token it carried works. */
@@ -433,8 +483,10 @@ export class GateCore {
     this.#assertAlive();
     let flight = this.flight;
     if (!flight) {
-      const tokens = await this.tokens();
+      await this.tokens();
       this.#assertAlive();
+      // As they are now, not as read: a clear() may have come while this call waited.
+      const tokens = this.#cache.peek();
       flight = this.flight;
       if (!flight) {
         if (!tokens) return null;
@@ -445,39 +497,36 @@ export class GateCore {
         flight = this.start('expiring', undefined, tokens.accessToken);
       }
     }
-    return (await this.join(flight)).accessToken;
+    await this.join(flight);
+    this.#assertAlive();
+    return this.#cache.peek()?.accessToken ?? null;
   }
 
   async refresh(): Promise<Tokens> {
     this.#assertAlive();
-    let flight = this.flight;
-    if (!flight) {
-      const tokens = await this.tokens();
-      this.#assertAlive();
-      flight = this.flight ?? this.start('manual', undefined, tokens?.accessToken ?? null);
-    }
-    // Not a waiter of the queue: the refresh itself is bounded by refreshTimeoutMs (rule 18).
-    return flight.result();
+    // Not a waiter of any queue: bounded by refreshTimeoutMs only (rule 18). While an async
+    // store's first read runs, the token it replaces is unknown: it refreshes, never adopts.
+    const stale = this.#cache.knownToken();
+    // Started a tick later, as a read would be: a destroy() in the caller's tick means no refresh.
+    await undefined;
+    this.#assertAlive();
+    return (this.flight ?? this.start('manual', undefined, stale)).result();
   }
 
   async setTokens(input: Tokens): Promise<void> {
     this.#assertAlive();
     const tokens = toTokens(input, null, 'setTokens');
+    // Issued before any event runs, so a later word given from a listener is written after it.
+    const written = this.#cache.persist(tokens);
     this.#dispatch({ type: 'set', tokens });
-    await this.#stored(tokens);
+    await written;
   }
 
   async clear(): Promise<void> {
     this.#assertAlive();
+    const written = this.#cache.persist(null);
     this.#dispatch({ type: 'clear' });
-    await this.#stored(null);
-  }
-
-  /** Writes the user's word to the store, then tells the scope, unless a later word came first. */
-  async #stored(tokens: Tokens | null): Promise<void> {
-    const epoch = this.#epoch;
-    await this.#cache.persist(tokens);
-    if (epoch === this.#epoch && !this.destroyed) this.#publish(tokens);
+    await written;
   }
 
   destroy(): void {
@@ -502,6 +551,14 @@ export class GateCore {
   }
 
   // ---- telling the scope ----------------------------------------------------------------------
+
+  #quietly(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.options.logger.warn('cleaning up on destroy() failed', error);
+    }
+  }
 
   #publish(tokens: Tokens | null): void {
     const { coordinator, logger } = this.options;

@@ -29,6 +29,8 @@ export interface FlightDeps {
   publish(tokens: Tokens): void;
   /** The gate's transition for this flight's end; called once, synchronously, by {@link Flight.end}. */
   ended(flight: Flight, outcome: Outcome): void;
+  /** The tokens of a flight that failed (timed out) while its store write was under way. */
+  storedLate(flight: Flight, tokens: Tokens): void;
 }
 
 /**
@@ -40,20 +42,32 @@ export interface FlightDeps {
  */
 export class Flight {
   readonly reason: Reason;
-  /** The access token this flight replaces: the store holding another one means someone refreshed. */
-  readonly staleToken: string | null;
+  /**
+   * The access token this flight replaces: the store holding another one means someone refreshed.
+   * `undefined` (a manual refresh before an async store's first read): it always refreshes.
+   */
+  readonly staleToken: string | null | undefined;
   readonly waiters: WaiterQueue<Tokens>;
+  /** The user's words (setTokens, clear) before it started: a later one wins over its late write. */
+  readonly since: number;
   readonly #deps: FlightDeps;
   readonly #controller = new AbortController();
   #timer: unknown;
+  #running: Promise<void> | undefined;
   #outcome: Outcome | undefined;
   #settle!: (outcome: Outcome) => void;
   readonly #settled = new Promise<Outcome>((resolve) => {
     this.#settle = resolve;
   });
 
-  constructor(deps: FlightDeps, reason: Reason, staleToken: string | null) {
+  constructor(
+    deps: FlightDeps,
+    reason: Reason,
+    staleToken: string | null | undefined,
+    since: number,
+  ) {
     this.#deps = deps;
+    this.since = since;
     this.reason = reason;
     this.staleToken = staleToken;
     const { queueTimeoutMs } = deps.options;
@@ -83,18 +97,39 @@ export class Flight {
         });
       }, refreshTimeoutMs);
     }
-    let running: Promise<void>;
-    try {
-      running = coordinator.runExclusive(() => this.#underLock(error), {
-        signal: this.signal,
-        timeoutMs: refreshTimeoutMs,
-      });
-    } catch (thrown) {
-      // A coordinator whose runExclusive throws synchronously must not leave the gate locked.
-      running = Promise.reject(thrown);
-    }
-    running.then(undefined, (failure: unknown) =>
-      this.end({ kind: 'failed', error: asError(failure) }),
+    // A coordinator whose runExclusive throws synchronously, answers no promise, or settles
+    // without having run the refresh must not leave the gate locked.
+    new Promise<unknown>((resolve) =>
+      resolve(
+        coordinator.runExclusive(
+          // Run once, whatever the coordinator does: a second call gets the first one's promise
+          // (rotating the refresh token twice would end the session), and a coordinator that
+          // drops that promise does not make its rejection unhandled.
+          () => {
+            if (!this.#running) {
+              this.#running = this.#underLock(error);
+              this.#running.then(undefined, (failure: unknown) =>
+                this.end({ kind: 'failed', error: asError(failure) }),
+              );
+            }
+            return this.#running;
+          },
+          {
+            signal: this.signal,
+            timeoutMs: refreshTimeoutMs,
+          },
+        ),
+      ),
+    ).then(
+      () => {
+        // Once fn runs, it ends the flight itself (or the timeout does).
+        if (!this.#running)
+          this.end({
+            kind: 'failed',
+            error: new Error('the coordinator settled without running the refresh'),
+          });
+      },
+      (failure: unknown) => this.end({ kind: 'failed', error: asError(failure) }),
     );
   }
 
@@ -128,6 +163,7 @@ export class Flight {
     this.#check();
     if (
       latest &&
+      this.staleToken !== undefined &&
       latest.accessToken !== this.staleToken &&
       policy.freshness(latest) !== 'expired'
     ) {
@@ -143,7 +179,17 @@ export class Flight {
     // Timed out, superseded or destroyed meanwhile: a late result is not stored.
     this.#check();
     const tokens = toTokens(result, latest, 'refresh');
+    // Never sent past its expiry, and refreshing again would loop (rule 6): a token that is
+    // expired on arrival is no usable token. Its usual cause is this device's clock.
+    if (policy.freshness(tokens) === 'expired') {
+      throw new RefreshGateError(
+        'INVALID_TOKENS',
+        'the refresh gave a token already past its expiry by this clock: check the clock, or getExpiry',
+      );
+    }
     await cache.persist(tokens);
+    // Timed out while storing: the store holds the new tokens now, and the gate follows it.
+    if (this.#outcome?.kind === 'failed') this.#deps.storedLate(this, tokens);
     // Superseded while storing: the user's own write is queued behind this one and lands last.
     this.#check();
     if (this.end({ kind: 'refreshed', tokens })) this.#deps.publish(tokens);

@@ -67,17 +67,11 @@ export class RefreshPolicy {
    * only its lifetime counts.
    */
   obtained(tokens: Tokens, arrival: Arrival): void {
-    if (this.#obtained?.token === tokens.accessToken) return;
+    // An echo of the token already seen changes nothing; a refresh that hands back the same token
+    // (one the server refuses, say) makes it young again.
+    if (arrival === 'heard' && this.#obtained?.token === tokens.accessToken) return;
     const at = this.#clock.now();
-    let expiry = this.#expiryOf(tokens);
-    if (arrival === 'refreshed' && expiry !== undefined && expiry <= at) {
-      // Expired on arrival: this device's clock is ahead of the issuer's. Refreshing before every
-      // request would loop; use the token and let the server judge it.
-      this.#options.logger.warn(
-        'a token just obtained is already past its expiry by this clock; its expiry is ignored (check the clock, or getExpiry)',
-      );
-      this.#memo = expiry = undefined;
-    }
+    const expiry = this.#expiryOf(tokens);
     const life = expiry === undefined ? 0 : expiry - at;
     this.#obtained = {
       token: tokens.accessToken,
@@ -125,14 +119,6 @@ export class RefreshPolicy {
         this.#memo = undefined;
         this.#options.logger.warn('getExpiry threw; treating the expiry as unknown', error);
       }
-      const obtained = this.#obtained;
-      // An expiry found untrustworthy on arrival stays ignored for that token.
-      if (
-        obtained !== null &&
-        obtained.token === tokens.accessToken &&
-        obtained.expiry === undefined
-      )
-        this.#memo = undefined;
     }
     return this.#memo;
   }

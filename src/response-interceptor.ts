@@ -25,14 +25,18 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
     }
     const replays = replaysOf(config);
     if (replays >= core.options.maxReplays) throw error;
+    // Rule 17: sent with a token of a session cleared since: there is nothing to replay it with,
+    // and no refresh (a later login's included) may answer for it.
+    if (core.clearedSince(config)) throw error;
 
     let flight = core.flight;
     if (!flight) {
-      const current = await core.tokens(config);
+      await core.tokens(config);
       if (core.destroyed) throw error;
       flight = core.flight;
       if (!flight) {
-        const currentToken = current?.accessToken ?? null;
+        // As they are now, not as read: a clear() may have come while this waited.
+        const currentToken = core.current()?.accessToken ?? null;
         const sent = core.sentWith(config);
         const { logger } = core.options;
         // Rule 4: sent with a token that is no longer current.
@@ -56,6 +60,8 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
   };
 
   const replay = (config: NonNullable<AxiosError['config']>, replays: number) => {
+    // Destroyed meanwhile: its interceptors are gone, so the replay would go out ungated.
+    if (core.destroyed) throw core.destroyedError();
     (config as unknown as Record<string, unknown>)[REPLAYS] = replays + 1;
     core.emitReplayed(config, replays + 1);
     return instance.request(config);

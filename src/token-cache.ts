@@ -16,8 +16,10 @@ const ignore = () => {};
  *   other ({@link persist}), so a later write is never overtaken by an earlier one, and while one
  *   is under way the gate serves its own tokens rather than what the store still shows.
  * - A store shared through a channel of its own can show a change later than the coordinator
- *   announces it (localStorage reaches other tabs on its own schedule). Tokens heard while the
- *   store still shows the ones before them are the current tokens until the store moves on.
+ *   announces it (localStorage reaches other tabs on its own schedule; a peer's login and logout
+ *   land one after the other). Announcements come in order, so the tokens heard last are current
+ *   while the store still shows what it showed before, or anything heard before them; a store
+ *   showing something else has moved on past them.
  */
 export class TokenCache {
   readonly #store: TokenStore;
@@ -29,10 +31,12 @@ export class TokenCache {
   /** The gate's writes under way, and the last one (the next waits for it). */
   #writes = 0;
   #lastWrite: Promise<unknown> = Promise.resolve();
+  /** The gate's last write failed: the store still shows what the gate's word replaced. */
+  #behind = false;
   #closed = false;
   /** The access token the store answered last (`undefined` before any answer). */
   #storeShows: string | null | undefined;
-  #ahead: { tokens: Tokens; lagging: string | null } | undefined;
+  #ahead: { tokens: Tokens | null; stale: Set<string | null> } | undefined;
 
   constructor(store: TokenStore) {
     this.#store = store;
@@ -41,7 +45,7 @@ export class TokenCache {
   /** The tokens to use now, or the promise of an async store's first read. Throws what a sync store throws. */
   read(): Tokens | null | Promise<Tokens | null> {
     if (this.#async) return this.#known ? this.#tokens : this.#load();
-    if (this.#writes > 0) return this.#tokens;
+    if (this.#writes > 0 || this.#behind) return this.#tokens;
     const value = this.#store.get();
     if (isThenable<Tokens | null>(value)) return this.#firstAsync(value);
     this.#tokens = this.#fromStore(value ?? null);
@@ -50,7 +54,7 @@ export class TokenCache {
 
   /** The tokens to use without waiting or failing: for the refresh call itself. */
   peek(): Tokens | null {
-    if (this.#async || this.#writes > 0) return this.#tokens;
+    if (this.#async || this.#writes > 0 || this.#behind) return this.#tokens;
     let value: Tokens | null | Promise<Tokens | null>;
     try {
       value = this.#store.get();
@@ -74,7 +78,15 @@ export class TokenCache {
    */
   async readFresh(): Promise<Tokens | null> {
     await this.#lastWrite.then(undefined, ignore);
-    return this.#fromStore((await this.#store.get()) ?? null);
+    const value = (await this.#store.get()) ?? null;
+    // The store refused the gate's last word (a logout, say): what it shows is not news.
+    return this.#behind ? this.#tokens : this.#fromStore(value);
+  }
+
+  /** The access token without reading: `undefined` while an async store's first read is due. */
+  knownToken(): string | null | undefined {
+    const token = this.peek()?.accessToken ?? null;
+    return this.#async && !this.#known ? undefined : token;
   }
 
   /** The gate's own word (a login, a logout, a refresh that was stored): in force at once. */
@@ -93,6 +105,7 @@ export class TokenCache {
     try {
       written = this.#writes > 0 ? this.#lastWrite.then(write, write) : write();
     } catch (error) {
+      this.#behind = true;
       return Promise.reject(error);
     }
     if (!isThenable(written)) {
@@ -103,10 +116,11 @@ export class TokenCache {
     const done = Promise.resolve(written).then(
       () => {
         this.#writes--;
-        this.#wrote(tokens);
+        if (this.#lastWrite === done) this.#wrote(tokens);
       },
       (error: unknown) => {
         this.#writes--;
+        if (this.#lastWrite === done) this.#behind = true;
         throw error;
       },
     );
@@ -126,13 +140,17 @@ export class TokenCache {
         // The next read reports it.
       }
     }
-    const shows = this.#storeShows;
-    const ahead =
-      tokens !== null && shows !== undefined && tokens.accessToken !== shows
-        ? { tokens, lagging: shows }
-        : undefined;
+    const previous = this.#ahead;
+    const stale = new Set(previous?.stale);
+    if (previous) stale.add(previous.tokens?.accessToken ?? null);
+    if (this.#storeShows !== undefined) stale.add(this.#storeShows);
+    stale.delete(tokens?.accessToken ?? null);
+    // Bounded: only the last few words can still be on their way to the store.
+    if (stale.size > 8) stale.delete(stale.values().next().value as string | null);
     this.use(tokens);
-    this.#ahead = ahead;
+    this.#ahead = stale.size > 0 ? { tokens, stale } : undefined;
+    // Someone else wrote the store: the gate's failed write is no longer what it shows.
+    this.#behind = false;
   }
 
   /** Writes still queued are dropped: nothing is stored after destroy(). */
@@ -143,6 +161,7 @@ export class TokenCache {
   #wrote(tokens: Tokens | null): void {
     this.#storeShows = tokens?.accessToken ?? null;
     this.#ahead = undefined;
+    this.#behind = false;
   }
 
   #firstAsync(value: PromiseLike<Tokens | null>): Tokens | null | Promise<Tokens | null> {
@@ -179,8 +198,9 @@ export class TokenCache {
     this.#storeShows = token;
     const ahead = this.#ahead;
     if (ahead) {
-      if (token === ahead.lagging) return ahead.tokens;
-      this.#ahead = undefined;
+      if (ahead.stale.has(token)) return ahead.tokens;
+      // In step with what was heard last, or moved on past it.
+      if (token !== (ahead.tokens?.accessToken ?? null)) this.#ahead = undefined;
     }
     return value;
   }

@@ -12,6 +12,8 @@ export class TokenPlacement {
   // WeakMap insert, which profiling showed was most of the gate's own hot-path cost. axios'
   // mergeConfig copies no symbol keys, so a replay's config starts without it, as it should.
   readonly #sent = Symbol('axios-refresh-gate.sent');
+  /** Which session (count of logouts) the request was sent in. */
+  readonly #session = Symbol('axios-refresh-gate.session');
   readonly #options: Placing;
   readonly #headerLower: string;
   /** The header value for the last token placed: built once per token, not once per request. */
@@ -24,12 +26,13 @@ export class TokenPlacement {
   }
 
   /** Places `token` (`null`: none) on `config` and records it as the token the request carries. */
-  place(config: InternalAxiosRequestConfig, token: string | null): void {
+  place(config: InternalAxiosRequestConfig, token: string | null, session: number): void {
     // Another interceptor may have replaced the headers with a plain object.
     if (typeof (config.headers as { set?: unknown } | undefined)?.set !== 'function') {
       config.headers = AxiosHeaders.from(config.headers as unknown as Record<string, string>);
     }
     (config as unknown as Record<symbol, string | null>)[this.#sent] = token;
+    (config as unknown as Record<symbol, number>)[this.#session] = session;
     if (token === null) return;
     const { applyToken, header, scheme } = this.#options;
     if (applyToken) {
@@ -44,6 +47,11 @@ export class TokenPlacement {
     if (this.#assignable(headers))
       (headers as unknown as Record<string, string>)[header] = this.#value;
     else headers.set(header, this.#value);
+  }
+
+  /** The session `config` was sent in, if the gate placed it. */
+  sessionOf(config: object): number | undefined {
+    return (config as unknown as Record<symbol, number | undefined>)[this.#session];
   }
 
   /** The token `config` was sent with: `null` for none, `undefined` when the gate did not see it. */
