@@ -113,6 +113,8 @@ describe('refresh', () => {
     let calls = 0;
     const { gate, control } = make({
       initialTokens: initial,
+      // No cooldown, so the second refresh() may run at once.
+      cooldownMs: 0,
       coordinator: {
         runExclusive: (fn) => {
           calls++;
@@ -122,7 +124,7 @@ describe('refresh', () => {
       },
     });
     await expect(gate.refresh()).rejects.toBe(broken);
-    expect(gate.state).toMatchObject({ status: 'cooldown', waiting: 0, failures: 1 });
+    expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, failures: 1 });
     const again = track(gate.refresh());
     await flush();
     control.call(0).result.resolve({ accessToken: 'new' });

@@ -21,12 +21,14 @@ import { canceled, WaiterQueue } from './waiter-queue.js';
  *
  *   idle ──start──▶ refreshing ──refreshed | adopted | replaced──▶ idle
  *                   refreshing ──failed──▶ cooldown ──cooldownMs──▶ idle
- *   idle | refreshing | cooldown ──setTokens──▶ idle   a flight in the way ends: replaced
- *   idle | refreshing | cooldown ──clear──────▶ idle   a flight in the way ends: aborted
- *   refreshing ──a peer announces tokens──▶ idle        adopted (a logout from the scope: aborted)
- *   any ──destroy──▶ destroyed                          a flight ends: aborted; every waiter: DESTROYED
+ *   idle | refreshing | cooldown ──setTokens──▶ idle    a flight in the way ends: replaced
+ *   refreshing ──clear──▶ idle                          it ends: aborted (a cooldown stays one)
+ *   refreshing ──a peer announces tokens──▶ idle        adopted (a logout in the scope: aborted)
+ *   cooldown ──a timed-out flight's write lands──▶ idle  storedLate: the gate follows its store
+ *   any ──destroy──▶ destroyed                           a flight ends: aborted; waiters: DESTROYED
  *
- * A flight ends once, whoever ends it first, and reports its end here as `settled`.
+ * A flight ends once, whoever ends it first, and reports its end here as `settled`. The counters
+ * beside the state (logouts, the user's words, refreshes, failures) change here too.
  */
 
 type State =
@@ -85,8 +87,11 @@ export class GateCore {
   #failures = 0;
   /** The access token last announced by `tokens:changed`. */
   #announced: string | null | undefined;
-  /** Set while this gate publishes: an in-process scope delivers to its own sender too. */
-  #publishing = false;
+  /** What this gate is publishing now: an in-process scope delivers it to its own sender too. */
+  #publishing: { readonly tokens: Tokens | null } | undefined;
+  /** Words heard from the scope while a transition of this gate ran: dispatched once it ended. */
+  readonly #heardLater: Array<Tokens | null> = [];
+  #depth = 0;
   readonly #unsubscribers: Array<() => void> = [];
   #warnedUnscoped = false;
   readonly #flightDeps: FlightDeps;
@@ -103,7 +108,6 @@ export class GateCore {
       cache: this.#cache,
       policy: this.#policy,
       delivered: this.#delivered,
-      publish: (tokens) => this.#publish(tokens),
       ended: (flight, outcome) => this.#dispatch({ type: 'settled', flight, outcome }),
       storedLate: (flight, tokens) => this.#dispatch({ type: 'storedLate', flight, tokens }),
     };
@@ -126,15 +130,40 @@ export class GateCore {
       });
     }
     const hear = (tokens: Tokens | null) => {
-      if (!this.#publishing) this.#dispatch({ type: 'heard', tokens });
+      const publishing = this.#publishing;
+      if (publishing && publishing.tokens === tokens) return; // its own announcement
+      if (this.#depth > 0) this.#heardLater.push(tokens);
+      else this.#dispatch({ type: 'heard', tokens });
     };
-    if (store.subscribe) this.#unsubscribers.push(store.subscribe(hear));
+    if (store.subscribe)
+      this.#unsubscribers.push(
+        store.subscribe((tokens) => {
+          if (!this.#cache.isEcho(tokens)) hear(tokens);
+        }),
+      );
     if (coordinator.subscribe) this.#unsubscribers.push(coordinator.subscribe(hear));
   }
 
   // ---- the machine ----------------------------------------------------------------------------
 
   #dispatch(action: Action): void {
+    this.#depth++;
+    try {
+      this.#transition(action);
+    } finally {
+      this.#depth--;
+    }
+    if (this.#depth === 0) {
+      for (
+        let tokens = this.#heardLater.shift();
+        tokens !== undefined;
+        tokens = this.#heardLater.shift()
+      )
+        this.#dispatch({ type: 'heard', tokens });
+    }
+  }
+
+  #transition(action: Action): void {
     const state = this.#state;
     if (state.status === 'destroyed') return;
     const flight = state.status === 'refreshing' ? state.flight : undefined;
@@ -161,7 +190,11 @@ export class GateCore {
             // Tokens a peer obtained are as young as this gate's own: a 401 on them must not loop.
             const refreshed = outcome.kind === 'refreshed';
             this.#policy.obtained(outcome.tokens, outcome.kind);
-            if (refreshed) this.#refreshes++;
+            // The scope hears of it before any listener can give a later word (as set and clear).
+            if (refreshed) {
+              this.#refreshes++;
+              this.#publish(outcome.tokens);
+            }
             // Waiters first: they resume after this transition, and take the gate's token as it
             // is then (a listener below may clear() or destroy()).
             flight.waiters.resolveAll(outcome.tokens);
@@ -228,6 +261,8 @@ export class GateCore {
 
       case 'heard': {
         const { tokens } = action;
+        // A word of the scope: a timed-out flight's late write yields to it (storedLate).
+        this.#words++;
         this.#cache.heard(tokens);
         if (tokens === null) this.#logouts++;
         // A peer's logout ends this refresh as clear() would; a peer's tokens make it needless.
@@ -393,10 +428,19 @@ export class GateCore {
    * request resumes: a listener of the refresh's end may have called clear() or destroy().
    */
   hold(config: InternalAxiosRequestConfig, flight: Flight): Promise<InternalAxiosRequestConfig> {
+    // (re-entered once more when the flight ended with a token past its expiry)
     return this.wait(config, flight, 'held').then(() => {
       if (this.destroyed) throw destroyed();
       const tokens = this.#cache.peek();
       if (tokens === null) throw loggedOut(config);
+      // Rule 6: what the flight ended with (a login, say) may be past its expiry: never sent.
+      if (this.#policy.freshness(tokens) === 'expired') {
+        if (this.coolingDown) throw this.cooldownError();
+        return this.hold(
+          config,
+          this.flight ?? this.start('expiring', undefined, tokens.accessToken),
+        );
+      }
       this.place(config, tokens);
       return config;
     });
@@ -497,9 +541,15 @@ export class GateCore {
         flight = this.start('expiring', undefined, tokens.accessToken);
       }
     }
-    await this.join(flight);
-    this.#assertAlive();
-    return this.#cache.peek()?.accessToken ?? null;
+    for (;;) {
+      await this.join(flight);
+      this.#assertAlive();
+      const tokens = this.#cache.peek();
+      if (!tokens || this.#policy.freshness(tokens) !== 'expired')
+        return tokens?.accessToken ?? null;
+      if (this.coolingDown) throw this.cooldownError();
+      flight = this.flight ?? this.start('expiring', undefined, tokens.accessToken);
+    }
   }
 
   async refresh(): Promise<Tokens> {
@@ -510,7 +560,10 @@ export class GateCore {
     // Started a tick later, as a read would be: a destroy() in the caller's tick means no refresh.
     await undefined;
     this.#assertAlive();
-    return (this.flight ?? this.start('manual', undefined, stale)).result();
+    const flight = this.flight;
+    // A refresh:failure listener that calls refresh() must not loop on a failing endpoint.
+    if (!flight && this.coolingDown) throw this.cooldownError();
+    return (flight ?? this.start('manual', undefined, stale)).result();
   }
 
   async setTokens(input: Tokens): Promise<void> {
@@ -563,14 +616,15 @@ export class GateCore {
   #publish(tokens: Tokens | null): void {
     const { coordinator, logger } = this.options;
     if (!coordinator.publish) return;
-    this.#publishing = true;
+    const outer = this.#publishing;
+    this.#publishing = { tokens };
     try {
       coordinator.publish(tokens);
     } catch (error) {
       // The tokens are stored; the others will re-read them under the lock.
       logger.warn('the coordinator failed to publish new tokens', error);
     } finally {
-      this.#publishing = false;
+      this.#publishing = outer;
     }
   }
 

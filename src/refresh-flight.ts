@@ -26,7 +26,6 @@ export interface FlightDeps {
   readonly cache: TokenCache;
   readonly policy: RefreshPolicy;
   readonly delivered: WeakSet<object>;
-  publish(tokens: Tokens): void;
   /** The gate's transition for this flight's end; called once, synchronously, by {@link Flight.end}. */
   ended(flight: Flight, outcome: Outcome): void;
   /** The tokens of a flight that failed (timed out) while its store write was under way. */
@@ -54,6 +53,9 @@ export class Flight {
   readonly #controller = new AbortController();
   #timer: unknown;
   #running: Promise<void> | undefined;
+  /** The store write of the result is under way: a timeout must not release the lock before it lands. */
+  #storing = false;
+  #abortWhenStored: { reason: unknown } | undefined;
   #outcome: Outcome | undefined;
   #settle!: (outcome: Outcome) => void;
   readonly #settled = new Promise<Outcome>((resolve) => {
@@ -142,7 +144,11 @@ export class Flight {
     this.#deps.ended(this, outcome);
     // Whatever still runs for a flight that did not store its own tokens is told to stop.
     if (outcome.kind !== 'refreshed') {
-      this.#controller.abort('error' in outcome ? outcome.error : undefined);
+      const reason = 'error' in outcome ? outcome.error : undefined;
+      // Timed out while storing: the server has rotated; keep the lock (the coordinator releases it
+      // on this abort) until the write lands, so no peer double-checks a store that lags.
+      if (this.#storing && outcome.kind === 'failed') this.#abortWhenStored = { reason };
+      else this.#controller.abort(reason);
     }
     return true;
   }
@@ -187,12 +193,19 @@ export class Flight {
         'the refresh gave a token already past its expiry by this clock: check the clock, or getExpiry',
       );
     }
-    await cache.persist(tokens);
-    // Timed out while storing: the store holds the new tokens now, and the gate follows it.
-    if (this.#outcome?.kind === 'failed') this.#deps.storedLate(this, tokens);
+    this.#storing = true;
+    try {
+      await cache.persist(tokens);
+      // Timed out while storing: the store holds the new tokens now, and the gate follows it.
+      if (this.#outcome?.kind === 'failed') this.#deps.storedLate(this, tokens);
+    } finally {
+      this.#storing = false;
+      const deferred = this.#abortWhenStored;
+      if (deferred) this.#controller.abort(deferred.reason);
+    }
     // Superseded while storing: the user's own write is queued behind this one and lands last.
     this.#check();
-    if (this.end({ kind: 'refreshed', tokens })) this.#deps.publish(tokens);
+    this.end({ kind: 'refreshed', tokens });
   }
 
   #check(): void {

@@ -31,9 +31,14 @@ export class TokenCache {
   /** The gate's writes under way, and the last one (the next waits for it). */
   #writes = 0;
   #lastWrite: Promise<unknown> = Promise.resolve();
-  /** The gate's last write failed: the store still shows what the gate's word replaced. */
-  #behind = false;
+  /**
+   * The gate's last write failed: while the store still shows this access token (what the gate's
+   * word replaced), the gate keeps its word; once the store shows anything else, someone wrote it
+   * and the store is followed again. `undefined`: not behind.
+   */
+  #behind: string | null | undefined;
   #closed = false;
+  #echo: { readonly token: string | null } | undefined;
   /** The access token the store answered last (`undefined` before any answer). */
   #storeShows: string | null | undefined;
   #ahead: { tokens: Tokens | null; stale: Set<string | null> } | undefined;
@@ -45,16 +50,17 @@ export class TokenCache {
   /** The tokens to use now, or the promise of an async store's first read. Throws what a sync store throws. */
   read(): Tokens | null | Promise<Tokens | null> {
     if (this.#async) return this.#known ? this.#tokens : this.#load();
-    if (this.#writes > 0 || this.#behind) return this.#tokens;
+    if (this.#writes > 0) return this.#tokens;
     const value = this.#store.get();
     if (isThenable<Tokens | null>(value)) return this.#firstAsync(value);
+    if (this.#stillBehind(value ?? null)) return this.#tokens;
     this.#tokens = this.#fromStore(value ?? null);
     return this.#tokens;
   }
 
   /** The tokens to use without waiting or failing: for the refresh call itself. */
   peek(): Tokens | null {
-    if (this.#async || this.#writes > 0 || this.#behind) return this.#tokens;
+    if (this.#async || this.#writes > 0) return this.#tokens;
     let value: Tokens | null | Promise<Tokens | null>;
     try {
       value = this.#store.get();
@@ -62,6 +68,7 @@ export class TokenCache {
       return this.#tokens;
     }
     if (!isThenable<Tokens | null>(value)) {
+      if (this.#stillBehind(value ?? null)) return this.#tokens;
       this.#tokens = this.#fromStore(value ?? null);
       return this.#tokens;
     }
@@ -80,7 +87,9 @@ export class TokenCache {
     await this.#lastWrite.then(undefined, ignore);
     const value = (await this.#store.get()) ?? null;
     // The store refused the gate's last word (a logout, say): what it shows is not news.
-    return this.#behind ? this.#tokens : this.#fromStore(value);
+    const behind = this.#behind;
+    if (behind !== undefined && (value?.accessToken ?? null) === behind) return this.#tokens;
+    return this.#fromStore(value);
   }
 
   /** The access token without reading: `undefined` while an async store's first read is due. */
@@ -99,13 +108,19 @@ export class TokenCache {
   persist(tokens: Tokens | null): Promise<void> {
     const write = () => {
       if (this.#closed) throw new RefreshGateError('DESTROYED', 'the refresh gate was destroyed');
-      return tokens === null ? this.#store.clear() : this.#store.set(tokens);
+      // A store that tells its subscribers of this very write, synchronously, is not news.
+      this.#echo = { token: tokens?.accessToken ?? null };
+      try {
+        return tokens === null ? this.#store.clear() : this.#store.set(tokens);
+      } finally {
+        this.#echo = undefined;
+      }
     };
     let written: unknown;
     try {
       written = this.#writes > 0 ? this.#lastWrite.then(write, write) : write();
     } catch (error) {
-      this.#behind = true;
+      this.#fellBehind();
       return Promise.reject(error);
     }
     if (!isThenable(written)) {
@@ -120,12 +135,17 @@ export class TokenCache {
       },
       (error: unknown) => {
         this.#writes--;
-        if (this.#lastWrite === done) this.#behind = true;
+        if (this.#lastWrite === done) this.#fellBehind();
         throw error;
       },
     );
     this.#lastWrite = done;
     return done;
+  }
+
+  /** Whether the store is reporting the write this gate is making right now. */
+  isEcho(tokens: Tokens | null): boolean {
+    return this.#echo !== undefined && this.#echo.token === (tokens?.accessToken ?? null);
   }
 
   /** Tokens another member of the scope announced (`null`: it logged out). */
@@ -144,13 +164,16 @@ export class TokenCache {
     const stale = new Set(previous?.stale);
     if (previous) stale.add(previous.tokens?.accessToken ?? null);
     if (this.#storeShows !== undefined) stale.add(this.#storeShows);
+    // What the gate held until now is older than this announcement, even if the store never
+    // showed it to this gate (a peer's login and logout, one right after the other).
+    if (this.#known) stale.add(this.#tokens?.accessToken ?? null);
     stale.delete(tokens?.accessToken ?? null);
     // Bounded: only the last few words can still be on their way to the store.
     if (stale.size > 8) stale.delete(stale.values().next().value as string | null);
     this.use(tokens);
     this.#ahead = stale.size > 0 ? { tokens, stale } : undefined;
     // Someone else wrote the store: the gate's failed write is no longer what it shows.
-    this.#behind = false;
+    this.#behind = undefined;
   }
 
   /** Writes still queued are dropped: nothing is stored after destroy(). */
@@ -161,7 +184,30 @@ export class TokenCache {
   #wrote(tokens: Tokens | null): void {
     this.#storeShows = tokens?.accessToken ?? null;
     this.#ahead = undefined;
-    this.#behind = false;
+    this.#behind = undefined;
+  }
+
+  /** The gate's write failed: note what the store shows now (what the gate's word replaced). */
+  #fellBehind(): void {
+    let shows = this.#storeShows ?? null;
+    if (!this.#async) {
+      try {
+        const value = this.#store.get();
+        if (isThenable(value)) value.then(undefined, ignore);
+        else shows = value?.accessToken ?? null;
+      } catch {
+        // Keep the last answer.
+      }
+    }
+    this.#behind = shows;
+  }
+
+  /** Whether a sync store still shows what the gate's failed write meant to replace. */
+  #stillBehind(value: Tokens | null): boolean {
+    if (this.#behind === undefined) return false;
+    if ((value?.accessToken ?? null) === this.#behind) return true;
+    this.#behind = undefined; // someone wrote the store since: follow it
+    return false;
   }
 
   #firstAsync(value: PromiseLike<Tokens | null>): Tokens | null | Promise<Tokens | null> {
@@ -199,8 +245,8 @@ export class TokenCache {
     const ahead = this.#ahead;
     if (ahead) {
       if (ahead.stale.has(token)) return ahead.tokens;
-      // In step with what was heard last, or moved on past it.
-      if (token !== (ahead.tokens?.accessToken ?? null)) this.#ahead = undefined;
+      // In step with what was heard last, or moved on past it: the store leads again.
+      this.#ahead = undefined;
     }
     return value;
   }
