@@ -5,7 +5,7 @@ import { RefreshGateError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { createOriginPolicy } from './origins.js';
 import { Flight, type FlightDeps, type Outcome, type Reason } from './refresh-flight.js';
-import { type Freshness, RefreshPolicy } from './refresh-policy.js';
+import { RefreshPolicy } from './refresh-policy.js';
 import { isThenable, TokenCache } from './token-cache.js';
 import { TokenPlacement } from './token-placement.js';
 import { toTokens } from './tokens.js';
@@ -347,8 +347,17 @@ export class GateCore {
     return destroyed();
   }
 
-  freshness(tokens: Tokens): Freshness {
-    return this.#policy.freshness(tokens);
+  /**
+   * Rules 6 and 10: the flight to wait for before `tokens` are used, or `undefined` to use them.
+   * A token past its own expiry is never sent (during a cooldown: COOLDOWN); one about to expire
+   * is refreshed first, unless the gate cools down or the caller resumes from a refresh just now.
+   */
+  refreshFirst(tokens: Tokens, resumed = false): Flight | undefined {
+    const freshness = this.#policy.freshness(tokens);
+    if (freshness === 'fresh' || (freshness === 'expiring' && (resumed || this.coolingDown)))
+      return undefined;
+    if (this.coolingDown) throw this.cooldownError();
+    return this.flight ?? this.start('expiring', undefined, tokens.accessToken);
   }
 
   /** The tokens to decide on: now, or (an async store's first read) as a waiter of that read. */
@@ -433,14 +442,9 @@ export class GateCore {
       if (this.destroyed) throw destroyed();
       const tokens = this.#cache.peek();
       if (tokens === null) throw loggedOut(config);
-      // Rule 6: what the flight ended with (a login, say) may be past its expiry: never sent.
-      if (this.#policy.freshness(tokens) === 'expired') {
-        if (this.coolingDown) throw this.cooldownError();
-        return this.hold(
-          config,
-          this.flight ?? this.start('expiring', undefined, tokens.accessToken),
-        );
-      }
+      // What the flight ended with (a login, say) may be past its expiry: never sent.
+      const next = this.refreshFirst(tokens, true);
+      if (next) return this.hold(config, next);
       this.place(config, tokens);
       return config;
     });
@@ -534,21 +538,18 @@ export class GateCore {
       flight = this.flight;
       if (!flight) {
         if (!tokens) return null;
-        const freshness = this.#policy.freshness(tokens);
-        if (freshness === 'fresh' || (freshness === 'expiring' && this.coolingDown))
-          return tokens.accessToken;
-        if (this.coolingDown) throw this.cooldownError();
-        flight = this.start('expiring', undefined, tokens.accessToken);
+        flight = this.refreshFirst(tokens);
+        if (!flight) return tokens.accessToken;
       }
     }
     for (;;) {
       await this.join(flight);
       this.#assertAlive();
       const tokens = this.#cache.peek();
-      if (!tokens || this.#policy.freshness(tokens) !== 'expired')
-        return tokens?.accessToken ?? null;
-      if (this.coolingDown) throw this.cooldownError();
-      flight = this.flight ?? this.start('expiring', undefined, tokens.accessToken);
+      if (!tokens) return null;
+      const next = this.refreshFirst(tokens, true);
+      if (!next) return tokens.accessToken;
+      flight = next;
     }
   }
 

@@ -17,21 +17,9 @@ export function createRequestInterceptor(core: GateCore, instance: AxiosInstance
     if (core.destroyed) throw core.destroyedError();
     const running = core.flight;
     if (running) return core.hold(config, running);
-    if (tokens) {
-      switch (core.freshness(tokens)) {
-        case 'expired':
-          // Rule 6: a token past its own expiry is never sent, whatever its age.
-          if (core.coolingDown) throw core.cooldownError();
-          return core.hold(config, core.start('expiring', undefined, tokens.accessToken));
-        case 'expiring':
-          // Rule 10: refresh ahead of expiry; during a cooldown the token is still good to send.
-          if (!core.coolingDown)
-            return core.hold(config, core.start('expiring', undefined, tokens.accessToken));
-          break;
-        case 'fresh':
-          break;
-      }
-    }
+    // Rules 6 and 10: never past its expiry, and refreshed ahead of it.
+    const first = tokens && core.refreshFirst(tokens);
+    if (first) return core.hold(config, first);
     core.place(config, tokens);
     return config;
   };
