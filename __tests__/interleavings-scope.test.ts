@@ -571,3 +571,30 @@ describe('a peer’s login and logout while this gate has never read the store (
     expect(await gateB.getAccessToken()).toBeNull();
   });
 });
+
+describe('a logout whose write to an async store fails (rule 17)', () => {
+  // Found by the model test's storeWriteFails(): the gate had never read the async store, so it
+  // did not know what the store showed; the refresh's check under the lock then took A0 from the
+  // store that refused the logout, and a request made in clear()'s tick was replayed with it.
+  it('never brings the old session back from a store that refused clear()', async () => {
+    const shared = asyncStore(OLD, { clear: 'manual' });
+    const server = mockApi({ baseURL: BASE, token: 'R1' });
+    const control = controlledRefresh();
+    const gate = keep(createRefreshGate({ refresh: control.refresh, store: shared.store }));
+    gate.attach(server.api);
+
+    const request = observe(server.api.get('/x')); // made in the tick clear() runs in
+    const logout = observe(gate.clear());
+    const [write] = shared.pending('clear');
+    write?.fail(new Error('disk full'));
+    await flush();
+
+    await rejected(logout);
+    // The 401 of the request sent with no token starts a refresh (rule 3), from nothing.
+    for (const call of control.calls) expect(call.ctx.tokens).toBeNull();
+    for (const call of control.calls) call.result.reject(new Error('no session'));
+    await request.result;
+    expect(server.sent.map((sent) => sent.token)).not.toContain('A0');
+    expect(await gate.getAccessToken()).toBeNull();
+  });
+});

@@ -5,6 +5,8 @@ export const isThenable = <T>(value: unknown): value is PromiseLike<T> =>
   typeof (value as PromiseLike<T> | null)?.then === 'function';
 
 const ignore = () => {};
+/** The gate's failed write: whatever the store shows is what the gate's word replaced. */
+const ANY = Symbol('any');
 
 /**
  * What the gate knows of the tokens, in front of the store.
@@ -36,7 +38,7 @@ export class TokenCache {
    * word replaced), the gate keeps its word; once the store shows anything else, someone wrote it
    * and the store is followed again. `undefined`: not behind.
    */
-  #behind: string | null | undefined;
+  #behind: string | null | typeof ANY | undefined;
   #closed = false;
   #echo: { readonly token: string | null } | undefined;
   /** The access token the store answered last (`undefined` before any answer). */
@@ -88,7 +90,8 @@ export class TokenCache {
     const value = (await this.#store.get()) ?? null;
     // The store refused the gate's last word (a logout, say): what it shows is not news.
     const behind = this.#behind;
-    if (behind !== undefined && (value?.accessToken ?? null) === behind) return this.#tokens;
+    if (behind === ANY || (behind !== undefined && (value?.accessToken ?? null) === behind))
+      return this.#tokens;
     return this.#fromStore(value);
   }
 
@@ -189,14 +192,16 @@ export class TokenCache {
 
   /** The gate's write failed: note what the store shows now (what the gate's word replaced). */
   #fellBehind(): void {
-    let shows = this.#storeShows ?? null;
+    // An async store cannot be asked now, and what it last answered may predate writes of this
+    // gate that landed since: nothing it shows is news until the gate hears or writes again.
+    let shows: string | null | typeof ANY = ANY;
     if (!this.#async) {
       try {
         const value = this.#store.get();
         if (isThenable(value)) value.then(undefined, ignore);
         else shows = value?.accessToken ?? null;
       } catch {
-        // Keep the last answer.
+        // Nothing known of what it shows.
       }
     }
     this.#behind = shows;
@@ -205,7 +210,7 @@ export class TokenCache {
   /** Whether a sync store still shows what the gate's failed write meant to replace. */
   #stillBehind(value: Tokens | null): boolean {
     if (this.#behind === undefined) return false;
-    if ((value?.accessToken ?? null) === this.#behind) return true;
+    if (this.#behind === ANY || (value?.accessToken ?? null) === this.#behind) return true;
     this.#behind = undefined; // someone wrote the store since: follow it
     return false;
   }

@@ -24,9 +24,12 @@
  *   the refresh token and refuses one that is not current (invalid_grant); a refresh with no
  *   tokens stands for an httpOnly cookie and rotates the current session (rule 3);
  * - `refresh` is a call that stays pending until a command answers it (through the scheduler);
- *   it honours its signal (rejects at once when aborted), as a real HTTP call given ctx.signal does;
- * - the store is synchronous, or asynchronous with a latency the scheduler decides (first in,
- *   first out, like one connection to Redis) and a get() that can be made to fail;
+ *   it honours its signal (rejects at once when aborted), as a real HTTP call given ctx.signal
+ *   does, or (setup refreshSignal 'ignores') goes on after the abort: its late result still comes;
+ * - the store is synchronous, or asynchronous with a latency the scheduler decides, first in,
+ *   first out like one connection to Redis, or (setup storeOrder 'unordered') in no order among
+ *   one gate's operations, like a pool; its get() can be made to fail, and its next set()/clear()
+ *   (storeWriteFails(), sync stores too: it throws);
  * - times move only by commands (jest fake timers; setImmediate stays real for settling).
  *
  * The model: per gate, the tokens it has superseded (setTokens, clear) and revoked (clear), from
@@ -37,7 +40,8 @@
  *
  * Invariants, checked after every command (and at rest: every pending answer delivered, no
  * refresh pending):
- * - at most one refresh call in flight per scope (both gates share one coordinator) (rule 1);
+ * - at most one refresh call in flight per scope (both gates share one coordinator); a call whose
+ *   signal aborted is not in flight any more, even if it ignores the signal (rule 1);
  * - every request and call settles exactly once, with an outcome the contract allows; calls made
  *   after destroy(), and waiters begun before it, reject with DESTROYED; refresh() never rejects
  *   with QUEUE_TIMEOUT (rules 13, 14, 18; sem 1, 9);
@@ -51,12 +55,21 @@
  * - setTokens() beats a refresh in flight: its signal aborts, its result is never stored,
  *   published, sent or handed out, and later refreshes never get the superseded tokens (sem 2);
  * - a token past its expiry is never sent (skipAuthRefresh requests aside) (sem 8, rule 6);
+ * - a refresh's late result after its signal aborted (a timeout, a peer's word), and the result of
+ *   a refresh whose store write failed, are never stored, published, sent or handed out: the
+ *   refresh failed, tokens are left as they were (rules 5, 8, 11);
+ * - a setTokens()/clear() whose store write failed rejects with the store's error (rules 11, 17);
+ * - cooldown: within cooldownMs of a refresh failure that was not an abort (and no setTokens()
+ *   since), no refresh of any reason starts at that gate (rule 6);
+ * - loop guard: no refresh starts for a 401 on the token this gate's own refresh obtained while no
+ *   response has accepted it, it is not past its expiry and is younger than cooldownMs (rule 6);
  * - a gate refreshing under the lock adopts a newer unexpired token from the store instead (sem 6);
  * - no unhandled rejection (sem 4, rule 14); requests to another origin carry no token and are
  *   never held (rule 12);
  * - at rest: state.waiting is 0, no gate is refreshing, no timer is armed, everything settled, the
  *   store holds what the model says, and each gate attaches (skipAuthRefresh probe) and hands out
- *   (getAccessToken) what the store holds.
+ *   (getAccessToken) what the store holds, or, after a setTokens()/clear() whose write failed and
+ *   until a write lands, that call's tokens (the gate keeps its word while the store lags).
  */
 import { runInThisContext } from 'node:vm';
 import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig } from 'axios';
@@ -110,6 +123,19 @@ interface Setup {
   /** Where the token goes: the Authorization header, or `X-Token` through `applyToken`. */
   readonly placement: 'header' | 'applyToken';
   readonly queueTimeoutMs: 0 | 500 | 2_000;
+  /**
+   * Whether the `refresh` option honours ctx.signal (rejects at once when aborted) or ignores it,
+   * as a call that was never given the signal does: its result still arrives after a supersede or
+   * a timeout, and the gate must drop it.
+   */
+  readonly refreshSignal: 'honours' | 'ignores';
+  /**
+   * An async store's order: first in, first out (one connection), or none (a pool of connections):
+   * a write issued while the same gate's previous one is pending may land first, if the gate did
+   * not wait for it. The gate orders its own writes (its cache), so the store must still end as
+   * the model says. Writes of different gates stay in the order they were issued.
+   */
+  readonly storeOrder: 'fifo' | 'unordered';
 }
 
 const setupArb: fc.Arbitrary<Setup> = fc.record({
@@ -118,6 +144,8 @@ const setupArb: fc.Arbitrary<Setup> = fc.record({
   profile: fc.constantFrom('short' as const, 'long' as const),
   placement: fc.constantFrom('header' as const, 'applyToken' as const),
   queueTimeoutMs: fc.constantFrom(0 as const, 500 as const, 2_000 as const),
+  refreshSignal: fc.constantFrom('honours' as const, 'ignores' as const),
+  storeOrder: fc.constantFrom('fifo' as const, 'unordered' as const),
 });
 
 // ---- the host process: Jest's sandbox copy of `process` never hears 'unhandledRejection' ----------
@@ -251,6 +279,19 @@ class Side {
   /** The tokens it has written, and how many store.clear() it has called. */
   readonly wrote = new Set<string>();
   clearWrites = 0;
+  /** The tokens of its setTokens() writes that the store refused, and its refused clear()s. */
+  readonly failedWrites = new Set<string>();
+  failedClears = 0;
+  /** Since when it cools down: its last refresh failure that was not an abort (rule 6). */
+  cooldownFrom: number | undefined;
+  cooldownCause = '';
+  /** Where its current flight's refresh calls begin in World.calls. */
+  flightFrom = 0;
+  /**
+   * The token its own refresh obtained last, while it is the gate's token (rule 6's loop guard):
+   * when, its expiry, and whether a response (200) has accepted it since.
+   */
+  obtained: { token: string; at: number; expiresAt: number; accepted: boolean } | undefined;
   constructor(readonly id: GateId) {}
 }
 
@@ -265,6 +306,15 @@ class World {
   session: Tokens | null;
   storeValue: Tokens | null = null;
   failNextGet = false;
+  failNextWrite = false;
+  /**
+   * A setTokens()/clear() whose store write failed: the gate keeps its word while the store still
+   * shows what it replaced, so at rest a gate may hold this token (`null`: none) instead of the
+   * store's, until a write lands. `undefined`: no such disagreement.
+   */
+  unstoredWord: string | null | undefined;
+  /** Each gate's last async store operation (an unordered store orders only across gates). */
+  private readonly lastOp = new Map<GateId, Promise<void>>();
   readonly pendingStoreOps = new Map<GateId, number>([
     ['A', 0],
     ['B', 0],
@@ -281,6 +331,11 @@ class World {
   readonly tokenInfo = new Map<string, TokenInfo>();
   /** Results of superseded refreshes. */
   readonly dead = new Set<string>();
+  /**
+   * Other results a gate must never store, publish, send or hand out, and why: a refresh's late
+   * result after its signal aborted (a timeout, a peer's word), one whose store write failed.
+   */
+  readonly unusable = new Map<string, string>();
   readonly calls: RefreshCall[] = [];
   readonly tracked: Tracked[] = [];
   private readonly byUrl = new Map<string, Tracked>();
@@ -373,23 +428,79 @@ class World {
         if (side.destroyed) this.violate(`${id} emitted ${event} after destroy() (sem 1)`);
         if (event === 'refresh:start') {
           side.startSeq = ++this.seq;
+          side.flightFrom = this.calls.length;
           this.newWait(side, (t) => t.what === 'getAccessToken');
         }
       });
     }
+    // Rule 6, cooldown: no refresh starts within cooldownMs of a failure that was not an abort.
+    side.gate.on('refresh:start', (payload) => {
+      if (this.disposed || side.destroyed) return;
+      const from = side.cooldownFrom;
+      if (from !== undefined && Date.now() - from < cooldownMs) {
+        const { reason } = payload as { reason?: string };
+        this.violate(
+          `${id}: a '${reason}' refresh started ${Date.now() - from} ms after the refresh failure ${side.cooldownCause}, within cooldownMs (${cooldownMs}): it rejects with COOLDOWN (rule 6)`,
+        );
+      }
+    });
+    side.gate.on('refresh:failure', (payload) => {
+      if (this.disposed || side.destroyed) return;
+      const { aborted, error } = (payload ?? {}) as { aborted?: boolean; error?: unknown };
+      if (aborted === true) return;
+      // A flight that timed out while its result was being stored ends the cooldown when that
+      // write lands (the gate follows its store): the model does not follow that, it stops looking.
+      const storing = this.calls.slice(side.flightFrom).some((c) => c.gate === id && c.written);
+      side.cooldownFrom = storing ? undefined : Date.now();
+      side.cooldownCause = `(${show(error)})`;
+    });
+    // Rule 6, loop guard: the token this gate's own refresh obtained.
+    side.gate.on('refresh:success', (payload) => {
+      if (this.disposed || side.destroyed) return;
+      if ((payload as { refreshed?: boolean } | undefined)?.refreshed !== true) return;
+      const call = this.calls
+        .slice(side.flightFrom)
+        .filter((c) => c.gate === id && c.result && c.written)
+        .pop();
+      const token = call?.result?.accessToken;
+      const info = token === undefined ? undefined : this.tokenInfo.get(token);
+      side.obtained =
+        token !== undefined && info
+          ? { token, at: Date.now(), expiresAt: info.expiresAt, accepted: false }
+          : undefined;
+    });
+    side.gate.on('tokens:changed', (payload) => {
+      const token = (payload as Tokens | null | undefined)?.accessToken ?? null;
+      if (side.obtained && side.obtained.token !== token) side.obtained = undefined;
+    });
   }
 
   /** One gate's view of the shared store: records who wrote what, and when. */
   private storeFor(side: Side): TokenStore {
+    const failing = () => {
+      const fail = this.failNextWrite;
+      this.failNextWrite = false;
+      return fail;
+    };
+    const writeError = (what: string) => {
+      const error = new Error(`store ${what} failed: connection reset`);
+      this.storeErrors.add(error);
+      this.note(`${side.id}: store.${what} rejected`);
+      return error;
+    };
     if (this.setup.store === 'sync') {
       return {
         get: () => this.storeValue,
         set: (tokens) => {
-          this.onWrite(side, tokens);
+          const fail = failing();
+          this.onWrite(side, tokens, fail);
+          if (fail) throw writeError(`set(${tokens.accessToken})`);
           this.storeValue = tokens;
         },
         clear: () => {
-          this.onWrite(side, null);
+          const fail = failing();
+          this.onWrite(side, null, fail);
+          if (fail) throw writeError('clear()');
           this.storeValue = null;
         },
       };
@@ -399,12 +510,20 @@ class World {
     // the gate leaves unhandled (sem 4).
     const op = <T>(label: string, apply: () => T): Promise<T> => {
       this.pendingStoreOps.set(side.id, (this.pendingStoreOps.get(side.id) ?? 0) + 1);
-      const turn = this.storeChain
+      // Unordered: after the other gate's operations issued before it, not after its own gate's.
+      const fifo = this.setup.storeOrder === 'fifo';
+      const before = fifo
+        ? this.storeChain
+        : Promise.all(
+            [...this.lastOp].filter(([gate]) => gate !== side.id).map(([, last]) => last),
+          );
+      const turn = before
         .then(() => this.s.schedule(Promise.resolve(), `${side.id}: store.${label} answers`))
         .then(() => {
           this.pendingStoreOps.set(side.id, (this.pendingStoreOps.get(side.id) ?? 1) - 1);
         });
-      this.storeChain = turn;
+      if (fifo) this.storeChain = turn;
+      else this.lastOp.set(side.id, turn);
       return turn.then(apply);
     };
     return {
@@ -425,14 +544,19 @@ class World {
         });
       },
       set: (tokens) => {
-        this.onWrite(side, tokens);
-        return op(`set(${tokens.accessToken})`, () => {
+        const fail = failing();
+        this.onWrite(side, tokens, fail);
+        const what = `set(${tokens.accessToken})`;
+        return op(fail ? `${what} (fails)` : what, () => {
+          if (fail) throw writeError(what);
           this.storeValue = tokens;
         });
       },
       clear: () => {
-        this.onWrite(side, null);
-        return op('clear()', () => {
+        const fail = failing();
+        this.onWrite(side, null, fail);
+        return op(fail ? 'clear() (fails)' : 'clear()', () => {
+          if (fail) throw writeError('clear()');
           this.storeValue = null;
         });
       },
@@ -488,6 +612,7 @@ class World {
       (token === this.serverAccess && !this.serverRevoked && Date.now() < this.serverExpiresAt);
     const status = ok ? 200 : 401;
     this.note(`${t.label}: server answers ${status}`);
+    if (ok && token !== null && side.obtained?.token === token) side.obtained.accepted = true;
     t.atServer = false;
     t.waitSince = Date.now();
     send.forbidReplay =
@@ -522,6 +647,8 @@ class World {
     if (this.dead.has(token)) {
       this.violate(`${who} carried ${token}, the result of a superseded refresh (sem 1, 2)`);
     }
+    const unusable = this.unusable.get(token);
+    if (unusable !== undefined) this.violate(`${who} carried ${token}, ${unusable}`);
     if (side.revoked.has(token)) {
       const made = t.clearsBefore < side.clears ? 'made before it' : 'made after it';
       const how = t.sends.length > 0 ? 'replayed' : 'sent';
@@ -551,6 +678,13 @@ class World {
     const promise = new Promise<Tokens>((resolve, reject) => {
       const onAbort = () => {
         if (call.settled) return;
+        if (this.setup.refreshSignal === 'ignores') {
+          // Its answer still comes (a command gives it); the gate must drop it.
+          this.note(
+            `${id}: refresh #${n}'s signal aborted (${show(ctx.signal.reason)}); it goes on`,
+          );
+          return;
+        }
         call.settled = true;
         this.note(`${id}: refresh #${n} aborted (${show(ctx.signal.reason)})`);
         reject(ctx.signal.reason);
@@ -585,7 +719,8 @@ class World {
     this.calls.push(call);
     if (aborted) return promise;
 
-    const other = this.calls.find((c) => c !== call && !c.settled);
+    // A call whose signal aborted is over for the gate, even if it ignores its signal.
+    const other = this.calls.find((c) => c !== call && !c.settled && !c.ctx.signal.aborted);
     if (other) {
       this.violate(
         `${id}: refresh #${n} was called while #${other.n} (${other.gate}) was in flight in the same scope (rule 1)`,
@@ -594,6 +729,8 @@ class World {
     if (tok !== undefined) {
       if (this.dead.has(tok)) {
         this.violate(`${id}: refresh #${n} got ctx.tokens ${tok}, a superseded result (sem 2)`);
+      } else if (this.unusable.has(tok)) {
+        this.violate(`${id}: refresh #${n} got ctx.tokens ${tok}, ${this.unusable.get(tok)}`);
       } else if (side.retired.has(tok)) {
         this.violate(
           `${id}: refresh #${n} got ctx.tokens ${tok}, superseded by ${id}.setTokens()/clear() (sem 2, 3)`,
@@ -604,6 +741,21 @@ class World {
     if (trigger !== null && side.retired.has(trigger)) {
       this.violate(
         `${id}: refresh #${n} was started by a 401 for ${trigger}, superseded by ${id}.setTokens()/clear() (sem 2, 3)`,
+      );
+    }
+    // Rule 6, loop guard: a 401 for the token this gate's refresh just obtained, that no response
+    // accepted, that is not past its expiry and younger than cooldownMs, starts no refresh.
+    const young = side.obtained;
+    if (
+      ctx.reason === 'unauthorized' &&
+      young !== undefined &&
+      trigger === young.token &&
+      !young.accepted &&
+      Date.now() < young.expiresAt &&
+      Date.now() - young.at < this.profile.cooldownMs
+    ) {
+      this.violate(
+        `${id}: refresh #${n} was started by a 401 for ${trigger}, which ${id}'s refresh obtained ${Date.now() - young.at} ms ago (< cooldownMs), no response has accepted and is not past its expiry: that 401 rejects with its own error (rule 6, loop guard)`,
       );
     }
     // Sem 6: under the lock, a token the store holds that differs from the trigger and is not past
@@ -665,6 +817,12 @@ class World {
       );
       call.result = tokens;
       if (call.supersededBy !== undefined) this.dead.add(tokens.accessToken);
+      else if (call.ctx.signal.aborted) {
+        this.unusable.set(
+          tokens.accessToken,
+          `the late result of refresh #${call.n}, whose ctx.signal had aborted (${show(call.ctx.signal.reason)}): the flight had ended (rules 5, 8)`,
+        );
+      }
       this.note(`refresh #${call.n} resolves with ${tokens.accessToken}`);
       call.resolve(tokens);
     });
@@ -672,10 +830,10 @@ class World {
 
   // ---- what the gates do to the store and the scope ---------------------------------------------
 
-  private onWrite(side: Side, tokens: Tokens | null): void {
+  private onWrite(side: Side, tokens: Tokens | null, fails = false): void {
     if (this.disposed) return;
     const what = tokens ? `set(${tokens.accessToken})` : 'clear()';
-    this.note(`${side.id}: store.${what}`);
+    this.note(`${side.id}: store.${what}${fails ? ' (it will fail)' : ''}`);
     this.seq++;
     if (side.destroyed) this.violate(`${side.id}: store.${what} after destroy() (sem 1)`);
     if (tokens) {
@@ -684,6 +842,30 @@ class World {
           `${side.id}: stored ${tokens.accessToken}, a superseded refresh's result (sem 2)`,
         );
       }
+      const unusable = this.unusable.get(tokens.accessToken);
+      if (unusable !== undefined) {
+        this.violate(`${side.id}: stored ${tokens.accessToken}, ${unusable}`);
+      }
+    }
+    if (fails) {
+      // Rules 5, 11: a refresh whose write fails is a failure, its tokens are left as they were.
+      // A setTokens()/clear() whose write fails rejects; the gate keeps its word meanwhile.
+      const origin = tokens ? this.tokenInfo.get(tokens.accessToken)?.origin : 'clear()';
+      if (tokens && origin?.startsWith('refresh #')) {
+        if (!this.dead.has(tokens.accessToken)) {
+          this.unusable.set(
+            tokens.accessToken,
+            `the result of ${origin}, whose store write failed: a failed refresh leaves the tokens as they were (rules 5, 11)`,
+          );
+        }
+      } else if (!side.destroyed) {
+        if (tokens) side.failedWrites.add(tokens.accessToken);
+        else side.failedClears++;
+        this.unstoredWord = tokens?.accessToken ?? null;
+      }
+      return;
+    }
+    if (tokens) {
       const info = this.tokenInfo.get(tokens.accessToken);
       if (info && info.writtenSeq === undefined) {
         info.writtenSeq = this.seq;
@@ -700,6 +882,7 @@ class World {
     // out); a forbidden one does not count.
     if (side.destroyed || (tokens && this.dead.has(tokens.accessToken))) return;
     this.session = tokens;
+    this.unstoredWord = undefined;
     for (const other of this.sides.values()) other.mayLag = false;
     if (tokens) for (const other of this.sides.values()) other.loggedOut = false;
   }
@@ -707,6 +890,10 @@ class World {
   private onPublish(side: Side, tokens: Tokens | null): void {
     if (this.disposed) return;
     if (side.destroyed) this.violate(`${side.id}: published after destroy() (sem 1)`);
+    const unusable = tokens ? this.unusable.get(tokens.accessToken) : undefined;
+    if (tokens && unusable !== undefined) {
+      this.violate(`${side.id}: published ${tokens.accessToken}, ${unusable}`);
+    }
     if (tokens && this.dead.has(tokens.accessToken)) {
       this.violate(
         `${side.id}: published ${tokens.accessToken}, a superseded refresh's result (sem 2)`,
@@ -767,6 +954,9 @@ class World {
     }
     this.supersede(side, 'setTokens()');
     side.loggedOut = false;
+    // A login starts afresh: no cooldown, nothing young (issue 10).
+    side.cooldownFrom = undefined;
+    side.obtained = undefined;
     const tokens = this.issue('setTokens()');
     this.track(side, 'setTokens', () => side.gate.setTokens(tokens), {
       label: `${id}.setTokens(${tokens.accessToken})`,
@@ -783,6 +973,7 @@ class World {
       }
       this.supersede(side, 'clear()');
       side.loggedOut = true;
+      side.obtained = undefined;
     }
     this.track(side, 'clear', () => side.gate.clear(), {
       label: `${id}.clear()`,
@@ -839,7 +1030,7 @@ class World {
     return (
       other.gate.state.status !== 'refreshing' &&
       (this.pendingStoreOps.get(other.id) ?? 0) === 0 &&
-      !this.calls.some((c) => c.gate === other.id && !c.settled) &&
+      !this.calls.some((c) => c.gate === other.id && !c.settled && !c.ctx.signal.aborted) &&
       !this.tracked.some(
         (t) =>
           t.gate === other.id &&
@@ -867,6 +1058,10 @@ class World {
 
   storeGetFails(): void {
     this.failNextGet = true;
+  }
+
+  storeWriteFails(): void {
+    this.failNextWrite = true;
   }
 
   serverRevokes(): void {
@@ -955,6 +1150,9 @@ class World {
       return;
     }
     if (ok) {
+      if (t.what === 'setTokens' && side.failedWrites.has(String(t.expects))) {
+        wrong('its store write failed: setTokens() rejects (rules 11, 17)');
+      }
       if (t.what === 'setTokens' && !side.wrote.has(String(t.expects))) {
         wrong('setTokens() resolved without writing its tokens to the store (sem 2)');
       }
@@ -972,6 +1170,8 @@ class World {
             : null;
       if (token === null) return;
       if (this.dead.has(token)) wrong('the result of a superseded refresh (sem 2)');
+      const unusable = this.unusable.get(token);
+      if (unusable !== undefined) wrong(unusable);
       const revokedBy = side.revoked.get(token);
       if (revokedBy !== undefined && revokedBy <= t.clearsBefore) {
         wrong(`made after ${t.gate}.clear(), it handed out the cleared token (sem 3)`);
@@ -1013,7 +1213,14 @@ class World {
         break;
       default:
         // setTokens()/clear(): whether a later clear() cancels an earlier call is not decided.
-        allowed = gateError('DESTROYED') || axios.isCancel(value);
+        // One whose store write failed rejects with the store's error (rule 11).
+        allowed =
+          gateError('DESTROYED') ||
+          axios.isCancel(value) ||
+          (this.storeErrors.has(value as object) &&
+            (t.what === 'setTokens'
+              ? side.failedWrites.has(String(t.expects))
+              : side.failedClears > 0));
     }
     if (!allowed) {
       wrong(
@@ -1152,11 +1359,17 @@ class World {
         `at rest the store holds ${stored}, the model says ${expected}: a write that should not have happened, or one missing (sem 1-3)`,
       );
     }
+    // A setTokens()/clear() whose write failed: the gate may keep its word (rules 11, 17).
+    const word = this.unstoredWord;
+    const agrees = (token: string | null) =>
+      token === expected || (word !== undefined && token === word);
     const probes: Array<[Side, Tracked]> = [];
     const reads: Array<[Side, Tracked]> = [];
-    const notExpiring =
-      this.session === null ||
-      (this.session.expiresAt ?? 0) - Date.now() > this.profile.refreshBeforeExpiryMs;
+    const notExpiringToken = (token: string | null | undefined) =>
+      token === null ||
+      token === undefined ||
+      (this.tokenInfo.get(token)?.expiresAt ?? 0) - Date.now() > this.profile.refreshBeforeExpiryMs;
+    const notExpiring = notExpiringToken(expected) && notExpiringToken(word);
     for (const side of this.sides.values()) {
       if (side.destroyed || side.mayLag) continue;
       probes.push([side, this.request(side.id, 'probe')]);
@@ -1179,17 +1392,17 @@ class World {
       }
       // A gate on an async store that has never had a token in hand may send none (sem 4).
       const lenient = this.setup.store === 'async' && !sent.gateHadToken && sent.token === null;
-      if (sent.token !== expected && !lenient) {
+      if (!agrees(sent.token) && !lenient) {
         this.violate(
-          `at rest ${side.id} attaches ${sent.token ?? 'no token'} while the store holds ${expected} (gate and store disagree)`,
+          `at rest ${side.id} attaches ${sent.token ?? 'no token'} while the store holds ${expected}${word !== undefined ? ` (or the unstored word ${word})` : ''} (gate and store disagree)`,
         );
       }
     }
     for (const [side, read] of reads) {
       // Its rejections are judged in onSettled (a failing store read is allowed).
-      if (read.status === 'fulfilled' && read.value !== expected) {
+      if (read.status === 'fulfilled' && !agrees(read.value as string | null)) {
         this.violate(
-          `at rest ${side.id}.getAccessToken() answers ${String(read.value)} while the store holds ${expected} (gate and store disagree)`,
+          `at rest ${side.id}.getAccessToken() answers ${String(read.value)} while the store holds ${expected}${word !== undefined ? ` (or the unstored word ${word})` : ''} (gate and store disagree)`,
         );
       }
     }
@@ -1223,9 +1436,12 @@ class World {
         this.violate('the gates never came to rest: refresh calls kept coming');
         break;
       }
-      const hung = pending.some((c) => c.hung);
+      const hung = pending.some((c) => c.hung && !c.ctx.signal.aborted);
       if (hung) this.advance(REFRESH_TIMEOUT_MS);
-      for (const c of pending) if (!c.hung && !c.answering) this.answer(c, 'succeeds');
+      // A call that ignores its signal ends only when answered, aborted or not.
+      for (const c of pending) {
+        if ((!c.hung || c.ctx.signal.aborted) && !c.answering) this.answer(c, 'succeeds');
+      }
     }
     this.note('finish: at rest');
     await this.checkAtRest();
@@ -1471,6 +1687,18 @@ class StoreGetFailsStep extends Step {
   }
 }
 
+class StoreWriteFailsStep extends Step {
+  toString(): string {
+    return 'storeWriteFails() /* the next store.set()/clear() rejects (throws, if sync) */';
+  }
+  override check(m: Readonly<Model>): boolean {
+    return !m.world.failNextWrite;
+  }
+  protected act(w: World): void {
+    w.storeWriteFails();
+  }
+}
+
 class ServerRevokesStep extends Step {
   toString(): string {
     return 'serverRevokes() /* the current access token gets 401 from now on */';
@@ -1551,6 +1779,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.constant(new AnswerRefreshStep('fails')) },
   { weight: 1, arbitrary: fc.constant(new AnswerRefreshStep('hangs')) },
   { weight: 1, arbitrary: fc.constant(new StoreGetFailsStep()) },
+  { weight: 1, arbitrary: fc.constant(new StoreWriteFailsStep()) },
   { weight: 1, arbitrary: fc.constant(new ServerRevokesStep()) },
   { weight: 5, arbitrary: fc.integer({ min: 1, max: 3 }).map((n) => new DeliverStep(n)) },
   { weight: 2, arbitrary: fc.constant(new RestStep()) },
