@@ -159,9 +159,12 @@ describe('D1 against a real redis-server (redisCoordinator + redisStore)', () =>
     );
 
     expect(codeOf(await rejected(observe(gateA.refresh())))).toBe('REFRESH_TIMEOUT');
-    await observe(gateB.refresh()).result;
-    slow.resolve();
+    // B waits for the lock A keeps while its write is under way (for one more refreshTimeoutMs
+    // at most); the write lands meanwhile, and B finds R1 under the lock.
+    const refreshB = observe(gateB.refresh());
     await new Promise((resolve) => setTimeout(resolve, 100));
+    slow.resolve();
+    await refreshB.result;
 
     expect(rotatedFor).toEqual(['r0']);
   }, 10_000);

@@ -83,6 +83,8 @@ export class GateCore {
   #logouts = 0;
   /** The user's words so far (setTokens, clear): a flight's late write yields to any of them. */
   #words = 0;
+  /** The last flight started: one that timed out while storing may still hold the lock. */
+  #lastFlight: Flight | undefined;
   #refreshes = 0;
   #failures = 0;
   /** The access token last announced by `tokens:changed`. */
@@ -131,7 +133,8 @@ export class GateCore {
     }
     const hear = (tokens: Tokens | null) => {
       const publishing = this.#publishing;
-      if (publishing && publishing.tokens === tokens) return; // its own announcement
+      // Its own announcement (a scope may deliver a copy): skipped.
+      if (publishing && publishing.tokens?.accessToken === tokens?.accessToken) return;
       if (this.#depth > 0) this.#heardLater.push(tokens);
       else this.#dispatch({ type: 'heard', tokens });
     };
@@ -153,13 +156,8 @@ export class GateCore {
     } finally {
       this.#depth--;
     }
-    if (this.#depth === 0) {
-      for (
-        let tokens = this.#heardLater.shift();
-        tokens !== undefined;
-        tokens = this.#heardLater.shift()
-      )
-        this.#dispatch({ type: 'heard', tokens });
+    while (this.#depth === 0 && this.#heardLater.length > 0) {
+      this.#dispatch({ type: 'heard', tokens: this.#heardLater.shift() ?? null });
     }
   }
 
@@ -171,6 +169,7 @@ export class GateCore {
       case 'start': {
         if (flight) return;
         const next = action.flight;
+        this.#lastFlight = next;
         this.#state = { status: 'refreshing', flight: next };
         next.start(action.error);
         // Last: a listener may end this flight at once (clear(), setTokens()); it is armed by now.
@@ -298,6 +297,8 @@ export class GateCore {
       case 'destroy': {
         this.#state = DESTROYED;
         this.#cache.close();
+        // A timed-out flight may still keep the lock while its write lands: let go of it.
+        this.#lastFlight?.release();
         // Listeners go first: nothing is announced on a dead gate, and a logout-on-failure
         // listener must not run against it.
         this.#emitter.clear();
@@ -437,10 +438,9 @@ export class GateCore {
    * request resumes: a listener of the refresh's end may have called clear() or destroy().
    */
   hold(config: InternalAxiosRequestConfig, flight: Flight): Promise<InternalAxiosRequestConfig> {
-    // (re-entered once more when the flight ended with a token past its expiry)
-    return this.wait(config, flight, 'held').then(() => {
+    return this.wait(config, flight, 'held').then((ended) => {
       if (this.destroyed) throw destroyed();
-      const tokens = this.#cache.peek();
+      const tokens = this.#resumeWith(ended);
       if (tokens === null) throw loggedOut(config);
       // What the flight ended with (a login, say) may be past its expiry: never sent.
       const next = this.refreshFirst(tokens, true);
@@ -448,6 +448,20 @@ export class GateCore {
       this.place(config, tokens);
       return config;
     });
+  }
+
+  /**
+   * The tokens to resume with after a flight ended with `ended`: the gate's as they are now (a
+   * listener may have cleared or given a login), unless a store that applies writes later (a
+   * React state, say) still shows an expired token the flight has replaced: then the flight's.
+   */
+  #resumeWith(ended: Tokens): Tokens | null {
+    const now = this.#cache.peek();
+    return now !== null &&
+      now.accessToken !== ended.accessToken &&
+      this.#policy.freshness(now) === 'expired'
+      ? ended
+      : now;
   }
 
   /** Puts the current token on `config`. A replay whose session was cleared meanwhile is canceled. */
@@ -543,9 +557,9 @@ export class GateCore {
       }
     }
     for (;;) {
-      await this.join(flight);
+      const ended = await this.join(flight);
       this.#assertAlive();
-      const tokens = this.#cache.peek();
+      const tokens = this.#resumeWith(ended);
       if (!tokens) return null;
       const next = this.refreshFirst(tokens, true);
       if (!next) return tokens.accessToken;

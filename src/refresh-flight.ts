@@ -147,10 +147,23 @@ export class Flight {
       const reason = 'error' in outcome ? outcome.error : undefined;
       // Timed out while storing: the server has rotated; keep the lock (the coordinator releases it
       // on this abort) until the write lands, so no peer double-checks a store that lags.
-      if (this.#storing && outcome.kind === 'failed') this.#abortWhenStored = { reason };
-      else this.#controller.abort(reason);
+      // A write that never lands holds it for one more refreshTimeoutMs at most.
+      if (this.#storing && outcome.kind === 'failed') {
+        this.#abortWhenStored = { reason };
+        const { refreshTimeoutMs } = this.#deps.options;
+        if (refreshTimeoutMs > 0)
+          this.#timer = this.#deps.clock.setTimeout(() => this.release(), refreshTimeoutMs);
+      } else this.#controller.abort(reason);
     }
     return true;
+  }
+
+  /** Lets go of the lock a timed-out flight kept while its write was under way (or on destroy()). */
+  release(): void {
+    this.#deps.clock.clearTimeout(this.#timer);
+    const deferred = this.#abortWhenStored;
+    this.#abortWhenStored = undefined;
+    if (deferred) this.#controller.abort(deferred.reason);
   }
 
   /** The tokens this flight ends with, for `gate.refresh()`: bounded by refreshTimeoutMs only. */
@@ -200,8 +213,7 @@ export class Flight {
       if (this.#outcome?.kind === 'failed') this.#deps.storedLate(this, tokens);
     } finally {
       this.#storing = false;
-      const deferred = this.#abortWhenStored;
-      if (deferred) this.#controller.abort(deferred.reason);
+      if (this.#abortWhenStored) this.release();
     }
     // Superseded while storing: the user's own write is queued behind this one and lands last.
     this.#check();

@@ -11,17 +11,20 @@ type Config = InternalAxiosRequestConfig;
  * request costs a store read, an expiry check and a header.
  */
 export function createRequestInterceptor(core: GateCore, instance: AxiosInstance) {
-  /** With the tokens known: send, or refresh first. */
-  const decide = (config: Config, tokens: Tokens | null): Config | Promise<Config> => {
-    // The read may have waited (an async store's first read): look at the gate again.
-    if (core.destroyed) throw core.destroyedError();
-    const running = core.flight;
-    if (running) return core.hold(config, running);
+  /** With the tokens known and no refresh running: send, or refresh first. */
+  const send = (config: Config, tokens: Tokens | null): Config | Promise<Config> => {
     // Rules 6 and 10: never past its expiry, and refreshed ahead of it.
     const first = tokens && core.refreshFirst(tokens);
     if (first) return core.hold(config, first);
     core.place(config, tokens);
     return config;
+  };
+
+  /** After an async store's first read: the gate may have changed while the request waited. */
+  const resume = (config: Config, tokens: Tokens | null): Config | Promise<Config> => {
+    if (core.destroyed) throw core.destroyedError();
+    const running = core.flight;
+    return running ? core.hold(config, running) : send(config, tokens);
   };
 
   return (config: Config): Config | Promise<Config> => {
@@ -36,7 +39,7 @@ export function createRequestInterceptor(core: GateCore, instance: AxiosInstance
     if (running) return core.hold(config, running);
     // Rule 18: waiting for an async store's first read is waiting like any other.
     const tokens = core.tokens(config);
-    if (isThenable<Tokens | null>(tokens)) return tokens.then((read) => decide(config, read));
-    return decide(config, tokens);
+    if (isThenable<Tokens | null>(tokens)) return tokens.then((read) => resume(config, read));
+    return send(config, tokens);
   };
 }
