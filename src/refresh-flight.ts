@@ -34,7 +34,8 @@ export interface FlightDeps {
 
 /**
  * One refresh: its abort controller and timeout, the double-check under the coordinator's lock,
- * the user's `refresh`, the store write and the publish, and the requests waiting for it. Whoever
+ * the user's `refresh`, the store write, and the requests waiting for it (the gate adopts and
+ * publishes what it ends with, in its `settled` transition). Whoever
  * ends it first wins (the refresh, its timeout, `setTokens()`, `clear()`, `destroy()`, a peer) and
  * every later end is a no-op. Before each side effect it checks that it was not ended meanwhile:
  * a superseded flight stores, publishes and adopts nothing.
@@ -47,7 +48,7 @@ export class Flight {
    */
   readonly staleToken: string | null | undefined;
   readonly waiters: WaiterQueue<Tokens>;
-  /** The user's words (setTokens, clear) before it started: a later one wins over its late write. */
+  /** Words (setTokens, clear, a peer's announcement) before it started: a later one wins over its late write. */
   readonly since: number;
   readonly #deps: FlightDeps;
   readonly #controller = new AbortController();
