@@ -2,12 +2,13 @@ import { runInNewContext } from 'node:vm';
 import { isRefreshGateError, RefreshGateError, RefreshGateErrorCode } from '../src/index.js';
 
 describe('RefreshGateErrorCode', () => {
-  it('lists the six codes of the contract, each equal to its name', () => {
+  it('lists the codes of the contract built so far, each equal to its name', () => {
     expect(Object.keys(RefreshGateErrorCode).sort()).toEqual([
       'COOLDOWN',
       'DESTROYED',
       'INVALID_OPTIONS',
       'INVALID_TOKENS',
+      'NOT_REPLAYABLE',
       'QUEUE_TIMEOUT',
       'REFRESH_TIMEOUT',
     ]);

@@ -22,6 +22,11 @@ export const RefreshGateErrorCode = {
   DESTROYED: 'DESTROYED',
   /** An option given to a factory of any entry point is invalid; the message names it. */
   INVALID_OPTIONS: 'INVALID_OPTIONS',
+  /**
+   * A request refused for its token could not be replayed: its body is a stream the first attempt
+   * consumed. `cause` is the triggering response's error; send the request again with a new body.
+   */
+  NOT_REPLAYABLE: 'NOT_REPLAYABLE',
 } as const;
 
 /** One of {@link RefreshGateErrorCode}'s values. */

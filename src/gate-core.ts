@@ -2,8 +2,9 @@ import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axio
 import { type Clock, systemClock } from './clock.js';
 import { Emitter } from './emitter.js';
 import { RefreshGateError } from './errors.js';
+import { defaultLogger, forLog } from './logger.js';
 import type { ResolvedOptions } from './options.js';
-import { createOriginPolicy } from './origins.js';
+import { createOriginPolicy, HOME, originFor } from './origins.js';
 import { Flight, type FlightDeps, type Outcome, type Reason } from './refresh-flight.js';
 import { RefreshPolicy } from './refresh-policy.js';
 import { isThenable, TokenCache } from './token-cache.js';
@@ -67,7 +68,7 @@ const loggedOut = (config?: InternalAxiosRequestConfig) =>
 export class GateCore {
   readonly options: ResolvedOptions;
   readonly clock: Clock = systemClock;
-  readonly allowed: (config: InternalAxiosRequestConfig, instance: AxiosInstance) => boolean;
+  readonly #origins: (config: InternalAxiosRequestConfig, instance: AxiosInstance) => string | null;
 
   #state: State = IDLE;
   readonly #cache: TokenCache;
@@ -114,21 +115,21 @@ export class GateCore {
       storedLate: (flight, tokens) => this.#dispatch({ type: 'storedLate', flight, tokens }),
     };
     this.#emitter = new Emitter((event, error) =>
-      logger.warn(`a '${event}' listener threw`, error),
+      logger.warn(`a '${event}' listener threw`, forLog(error)),
     );
     this.#loading = this.#loadQueue();
-    this.allowed = createOriginPolicy(options.allowedOrigins, (url) => {
+    this.#origins = createOriginPolicy(options.allowedOrigins, (origin) => {
       if (this.#warnedUnscoped) return;
       this.#warnedUnscoped = true;
       logger.warn(
-        `no token attached to ${url}: an absolute URL needs the instance's baseURL on its origin, or allowedOrigins`,
+        `no token attached to a request for ${origin}: an absolute URL needs the instance's baseURL on its origin, or allowedOrigins`,
       );
     });
     if (initialTokens) {
       this.#cache.use(initialTokens);
       this.#announced = initialTokens.accessToken;
       this.#cache.persist(initialTokens).then(undefined, (error: unknown) => {
-        logger.warn('storing initialTokens failed', error);
+        logger.warn('storing initialTokens failed', forLog(error));
       });
     }
     const hear = (tokens: Tokens | null) => {
@@ -217,7 +218,7 @@ export class GateCore {
               try {
                 onRefreshFailed(outcome.error);
               } catch (thrown) {
-                logger.warn('onRefreshFailed threw', thrown);
+                logger.warn('onRefreshFailed threw', forLog(thrown));
               }
             }
             return;
@@ -427,7 +428,7 @@ export class GateCore {
   ): Promise<Tokens> {
     this.options.logger.debug(
       `${reason === 'held' ? 'held' : 'queued'} for the refresh`,
-      config.url,
+      this.where(config),
     );
     this.#emitter.emit('request:queued', { config, reason });
     return this.join(flight, config);
@@ -462,6 +463,39 @@ export class GateCore {
       this.#policy.freshness(now) === 'expired'
       ? ended
       : now;
+  }
+
+  /** Rules 12 and 19: whether `config`, sent through `instance`, may carry the token. */
+  allowed(config: InternalAxiosRequestConfig, instance: AxiosInstance): boolean {
+    return this.#origins(config, instance) !== null;
+  }
+
+  /**
+   * Rule 19: the `beforeRedirect` for `instance`'s defaults, wrapping the user's `user`; see
+   * {@link TokenPlacement.guardFor}.
+   */
+  redirectGuard(
+    instance: AxiosInstance,
+    user: InternalAxiosRequestConfig['beforeRedirect'],
+  ): NonNullable<InternalAxiosRequestConfig['beforeRedirect']> {
+    return this.#placement.guardFor(
+      user,
+      (origin) => this.#origins({ url: origin } as InternalAxiosRequestConfig, instance) !== null,
+    );
+  }
+
+  /** A request of another origin: untouched, with the user's own redirect hook (rule 12). */
+  passes(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
+    this.#placement.unguard(config);
+    return config;
+  }
+
+  /** What a log line says of `config`: its method and origin, never its path or query. */
+  where(config: InternalAxiosRequestConfig): string {
+    // Parsing costs: a storm of held requests with the default logger (which drops debug) skips it.
+    if (this.options.logger === defaultLogger) return '';
+    const origin = originFor(config);
+    return `${(config.method ?? 'get').toUpperCase()} ${origin === HOME ? '(a relative URL)' : origin}`;
   }
 
   /** Puts the current token on `config`. A replay whose session was cleared meanwhile is canceled. */
@@ -514,7 +548,7 @@ export class GateCore {
       try {
         return shouldRefresh(error) === true;
       } catch (thrown) {
-        logger.warn('shouldRefresh threw; not refreshing for this response', thrown);
+        logger.warn('shouldRefresh threw; not refreshing for this response', forLog(thrown));
         return false;
       }
     }
@@ -624,7 +658,7 @@ export class GateCore {
     try {
       run();
     } catch (error) {
-      this.options.logger.warn('cleaning up on destroy() failed', error);
+      this.options.logger.warn('cleaning up on destroy() failed', forLog(error));
     }
   }
 
@@ -637,7 +671,7 @@ export class GateCore {
       coordinator.publish(tokens);
     } catch (error) {
       // The tokens are stored; the others will re-read them under the lock.
-      logger.warn('the coordinator failed to publish new tokens', error);
+      logger.warn('the coordinator failed to publish new tokens', forLog(error));
     } finally {
       this.#publishing = outer;
     }

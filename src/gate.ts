@@ -35,6 +35,10 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
         );
       const existing = attachments.get(instance);
       if (existing) return existing;
+      // Rule 19: on the defaults, so that every request carries it from axios' own merge.
+      const userHook = instance.defaults.beforeRedirect;
+      const guard = core.redirectGuard(instance, userHook);
+      instance.defaults.beforeRedirect = guard;
       const request = instance.interceptors.request.use(createRequestInterceptor(core, instance));
       const { accepted, rejected } = createResponseInterceptor(core, instance);
       const response = instance.interceptors.response.use(accepted, rejected);
@@ -43,6 +47,9 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
         attachments.delete(instance);
         instance.interceptors.request.eject(request);
         instance.interceptors.response.eject(response);
+        if (instance.defaults.beforeRedirect === guard) {
+          (instance.defaults as { beforeRedirect?: unknown }).beforeRedirect = userHook;
+        }
       };
       attachments.set(instance, detach);
       return detach;

@@ -32,7 +32,10 @@ export interface ResolvedOptions {
   readonly logger: GateLogger;
 }
 
-const defaultGetExpiry = (tokens: Tokens) => tokens.expiresAt ?? readJwtExpiry(tokens.accessToken);
+// Its own expiresAt only: one a polluted prototype lends every object is none.
+const defaultGetExpiry = (tokens: Tokens) =>
+  (Object.hasOwn(tokens, 'expiresAt') ? tokens.expiresAt : undefined) ??
+  readJwtExpiry(tokens.accessToken);
 
 const KNOWN = new Set<string>([
   'refresh',

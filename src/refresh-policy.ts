@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { forLog } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import type { Tokens } from './types.js';
 
@@ -117,7 +118,7 @@ export class RefreshPolicy {
         this.#memo = this.#options.getExpiry(tokens);
       } catch (error) {
         this.#memo = undefined;
-        this.#options.logger.warn('getExpiry threw; treating the expiry as unknown', error);
+        this.#options.logger.warn('getExpiry threw; treating the expiry as unknown', forLog(error));
       }
     }
     return this.#memo;

@@ -29,7 +29,7 @@ export function createRequestInterceptor(core: GateCore, instance: AxiosInstance
 
   return (config: Config): Config | Promise<Config> => {
     // Rule 12: other origins are none of the gate's business: untouched, never held.
-    if (!core.allowed(config, instance)) return config;
+    if (!core.allowed(config, instance)) return core.passes(config);
     // Rule 13: a request begun in the tick destroy() ran in is not sent.
     if (core.destroyed) throw core.destroyedError();
     // Rule 7: the refresh call itself never waits for the refresh.

@@ -1,5 +1,26 @@
 import { type AxiosError, type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import { RefreshGateError } from './errors.js';
 import { type GateCore, REPLAYS, replaysOf } from './gate-core.js';
+
+type Config = NonNullable<AxiosError['config']>;
+
+/**
+ * Rule 20: whether `config`'s body can be sent again. A stream (a Node `Readable`, npm
+ * `form-data`, a web `ReadableStream`) was consumed by the first attempt; strings, buffers,
+ * `URLSearchParams`, `Blob` and spec `FormData` are read afresh by every send.
+ */
+const replayable = ({ data }: Config): boolean =>
+  typeof data !== 'object' ||
+  data === null ||
+  (typeof (data as { pipe?: unknown }).pipe !== 'function' &&
+    typeof (data as { getReader?: unknown }).getReader !== 'function');
+
+const notReplayable = (error: AxiosError) =>
+  new RefreshGateError(
+    'NOT_REPLAYABLE',
+    'its body is a stream the first attempt consumed: send the request again with a new body',
+    { cause: error },
+  );
 
 /**
  * The response side of the gate for one instance: the decision flow of one failed request. A
@@ -29,6 +50,8 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
     // and no refresh (a later login's included) may answer for it.
     if (core.clearedSince(config)) throw error;
 
+    const once = !replayable(config);
+
     let flight = core.flight;
     if (!flight) {
       await core.tokens(config);
@@ -43,23 +66,26 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
         if (sent !== undefined && sent !== currentToken) {
           // Rule 17: the session was cleared since; there is nothing to replay it with.
           if (currentToken === null) throw error;
-          logger.debug('stale 401: replayed', config.url);
+          if (once) throw notReplayable(error);
+          logger.debug('stale 401: replayed', core.where(config));
           return replay(config, replays);
         }
         // Rule 6: the token a refresh just gave us is refused: refreshing again would loop.
         if (sent != null && core.refuses(sent)) {
-          logger.debug('loop guard: a fresh token was refused', config.url);
+          logger.debug('loop guard: a fresh token was refused', core.where(config));
           throw error;
         }
         if (core.coolingDown) throw core.cooldownError();
         flight = core.start('unauthorized', error as AxiosError, currentToken);
       }
     }
+    // The refresh runs (a new attempt with a new body then gets its token); this one ends now.
+    if (once) throw notReplayable(error);
     await core.wait(config, flight, 'unauthorized');
     return replay(config, replays);
   };
 
-  const replay = (config: NonNullable<AxiosError['config']>, replays: number) => {
+  const replay = (config: Config, replays: number) => {
     // Destroyed meanwhile: its interceptors are gone, so the replay would go out ungated.
     if (core.destroyed) throw core.destroyedError();
     (config as unknown as Record<string, unknown>)[REPLAYS] = replays + 1;

@@ -1,4 +1,5 @@
 import { RefreshGateError } from './errors.js';
+import { badField } from './token-shape.js';
 import type { TokenStore, Tokens } from './types.js';
 
 export const isThenable = <T>(value: unknown): value is PromiseLike<T> =>
@@ -44,6 +45,8 @@ export class TokenCache {
   /** The access token the store answered last (`undefined` before any answer). */
   #storeShows: string | null | undefined;
   #ahead: { tokens: Tokens | null; stale: Set<string | null> } | undefined;
+  /** The last object the store gave that was checked to be tokens: checked once, not per request. */
+  #checked: unknown;
 
   constructor(store: TokenStore) {
     this.#store = store;
@@ -244,7 +247,14 @@ export class TokenCache {
   }
 
   /** What the store answered, unless it still lags behind tokens announced elsewhere. */
-  #fromStore(value: Tokens | null): Tokens | null {
+  #fromStore(read: Tokens | null): Tokens | null {
+    // What a store of the app's own holds may be anything: what is not tokens is none.
+    const value =
+      read === this.#checked ||
+      (typeof read === 'object' && (read === null || badField(read as never) === undefined))
+        ? read
+        : null;
+    if (value !== null) this.#checked = value;
     const token = value?.accessToken ?? null;
     this.#storeShows = token;
     const ahead = this.#ahead;

@@ -1,6 +1,6 @@
 import { RefreshGateError } from './errors.js';
 import { show } from './format.js';
-import { badField } from './token-shape.js';
+import { badField, MAX_TOKEN_LENGTH } from './token-shape.js';
 import type { Tokens } from './types.js';
 
 /**
@@ -18,13 +18,17 @@ export function toTokens(value: unknown, previous: Tokens | null, what: string):
   }
   const field = badField(fields as Record<string, unknown>);
   if (field !== undefined) {
-    const bad = (fields as Record<string, unknown>)[field];
+    const bad = Object.hasOwn(fields, field)
+      ? (fields as Record<string, unknown>)[field]
+      : undefined;
     throw new RefreshGateError(
       'INVALID_TOKENS',
       // A token with bad characters is not shown: the message may end up in a log.
       `${what}: \`${field}\` ${
         field === 'accessToken' && typeof bad === 'string' && bad !== ''
-          ? 'contains whitespace, control or non-ASCII characters'
+          ? bad.length > MAX_TOKEN_LENGTH
+            ? `is ${bad.length} characters long: no server takes a header over ${MAX_TOKEN_LENGTH}`
+            : 'contains whitespace, control or non-ASCII characters'
           : `must be ${field === 'expiresAt' ? 'a finite number (epoch ms)' : 'a non-empty string'}${field === 'accessToken' ? '' : ' when given'}, got ${show(bad)}`
       }`,
     );

@@ -193,7 +193,8 @@ type Code =
   | 'COOLDOWN'
   | 'INVALID_TOKENS'
   | 'DESTROYED'
-  | 'INVALID_OPTIONS';
+  | 'INVALID_OPTIONS'
+  | 'NOT_REPLAYABLE';
 expectTrue<Equal<RefreshGateError['code'], Code>>();
 expectTrue<Equal<RefreshGateErrorCode, Code>>();
 expectTrue<Equal<(typeof RefreshGateErrorCode)['COOLDOWN'], 'COOLDOWN'>>();
@@ -220,6 +221,7 @@ if (isRefreshGateError(caught)) {
     case 'INVALID_TOKENS':
     case 'DESTROYED':
     case 'INVALID_OPTIONS':
+    case 'NOT_REPLAYABLE':
       break;
     default:
       // Exhaustive: every code is handled above.
