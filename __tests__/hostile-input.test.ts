@@ -6,11 +6,12 @@
  * refresh token or header value, in any argument, however deep, and no query string.
  */
 import { inspect } from 'node:util';
-import axios, { type AxiosRequestConfig, isAxiosError } from 'axios';
+import axios, { type AxiosInstance, type AxiosRequestConfig, isAxiosError } from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import {
   createRefreshGate,
   isRefreshGateError,
+  type RefreshContext,
   type RefreshGate,
   type TokenStore,
   type Tokens,
@@ -596,5 +597,362 @@ describe('the logger never gets a secret', () => {
     const debugs = logger.debug.mock.calls.map((args) => args.map(String).join(' '));
     expect(debugs.some((d) => d.includes('stale 401'))).toBe(true);
     expect(debugs.some((d) => d.includes('loop guard'))).toBe(true);
+  });
+
+  describe('when an error wraps one (cause, AggregateError, a message of its own)', () => {
+    const ACCESS = 'acc-WRAPPED-1111';
+    const REFRESH = 'ref-WRAPPED-2222';
+    const AUTH_URL = 'https://auth.test/token';
+
+    /**
+     * Everything the logger's calls could show: util.inspect at any depth with hidden properties,
+     * and every string reachable from the arguments (an error's message, stack, cause, errors).
+     */
+    const serialized = (calls: unknown[][]): string[] =>
+      calls.flatMap((args) => [
+        ...reachable(args),
+        inspect(args, { depth: Number.POSITIVE_INFINITY, showHidden: true, getters: true }),
+      ]);
+
+    /** An API that refuses every token, and a refresh endpoint that refuses the refresh token. */
+    function endpoints() {
+      const api = axios.create({ baseURL: BASE });
+      new MockAdapter(api)
+        .onAny()
+        .reply((config) => [
+          401,
+          { refused: axios.AxiosHeaders.from(config.headers as never).get('Authorization') },
+        ]);
+      const authApi = axios.create();
+      new MockAdapter(authApi)
+        .onPost(AUTH_URL)
+        .reply((config) => [400, { error: 'invalid_grant', got: config.data }]);
+      return { api, authApi };
+    }
+
+    /** The refresh call through axios: the refresh token in its body, the access token in its header. */
+    const refreshThrough =
+      (authApi: AxiosInstance) =>
+      async ({ tokens, signal }: RefreshContext) => {
+        const { data } = await authApi.post<Tokens>(
+          AUTH_URL,
+          { grant_type: 'refresh_token', refresh_token: tokens?.refreshToken },
+          { signal, headers: { Authorization: `Bearer ${tokens?.accessToken}` } },
+        );
+        return data;
+      };
+
+    /** The error as thrown: it does carry both tokens (else the test would prove nothing). */
+    function expectCarriesTheTokens(error: unknown) {
+      expect(isAxiosError(error)).toBe(true);
+      const shown = inspect(error, { depth: Number.POSITIVE_INFINITY });
+      expect(shown).toContain(ACCESS);
+      if (isAxiosError(error) && error.config?.url === AUTH_URL) expect(shown).toContain(REFRESH);
+    }
+
+    interface Scenario {
+      /** The warning the scenario makes the gate log. */
+      warning: string;
+      run(logger: ReturnType<typeof spyLogger> | undefined): Promise<void>;
+    }
+
+    const scenarios: Array<[string, Scenario]> = [
+      [
+        "onRefreshFailed throws an Error whose cause is the refresh call's AxiosError",
+        {
+          warning: 'onRefreshFailed threw',
+          async run(logger) {
+            const { api, authApi } = endpoints();
+            const failures: unknown[] = [];
+            const gate = createRefreshGate({
+              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
+              refresh: refreshThrough(authApi),
+              onRefreshFailed: (error) => {
+                failures.push(error);
+                throw new Error('logout failed', { cause: error });
+              },
+              ...(logger ? { logger } : {}),
+            });
+            gates.push(gate);
+            gate.attach(api);
+            await api.get('/me').catch(() => undefined);
+            await flush();
+            expect(failures).toHaveLength(1);
+            expectCarriesTheTokens(failures[0]);
+          },
+        },
+      ],
+      [
+        "shouldRefresh throws an AggregateError of the request's AxiosError",
+        {
+          warning: 'shouldRefresh threw',
+          async run(logger) {
+            const { api, authApi } = endpoints();
+            const seen: unknown[] = [];
+            const gate = createRefreshGate({
+              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
+              refresh: refreshThrough(authApi),
+              shouldRefresh: (error) => {
+                seen.push(error);
+                throw new AggregateError([error]);
+              },
+              ...(logger ? { logger } : {}),
+            });
+            gates.push(gate);
+            gate.attach(api);
+            await api.get('/me').catch(() => undefined);
+            await flush();
+            expect(seen).toHaveLength(1);
+            expectCarriesTheTokens(seen[0]);
+          },
+        },
+      ],
+      [
+        "a 'refresh:failure' listener throws an Error whose cause is the refresh call's AxiosError",
+        {
+          warning: "'refresh:failure' listener threw",
+          async run(logger) {
+            const { api, authApi } = endpoints();
+            const failures: unknown[] = [];
+            const gate = createRefreshGate({
+              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
+              refresh: refreshThrough(authApi),
+              ...(logger ? { logger } : {}),
+            });
+            gates.push(gate);
+            gate.attach(api);
+            gate.on('refresh:failure', ({ error }) => {
+              failures.push(error);
+              throw new Error('the listener failed', { cause: error });
+            });
+            await api.get('/me').catch(() => undefined);
+            await flush();
+            expect(failures).toHaveLength(1);
+            expectCarriesTheTokens(failures[0]);
+          },
+        },
+      ],
+      [
+        'a store whose set() (of the initialTokens) rejects with an Error that names the tokens',
+        {
+          warning: 'storing initialTokens failed',
+          async run(logger) {
+            const writes: string[] = [];
+            const gate = createRefreshGate({
+              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
+              refresh: async () => 'unused',
+              store: {
+                get: () => null,
+                set: async (tokens) => {
+                  writes.push(JSON.stringify(tokens));
+                  throw new Error(`cannot write ${JSON.stringify(tokens)}`);
+                },
+                clear: () => undefined,
+              },
+              ...(logger ? { logger } : {}),
+            });
+            gates.push(gate);
+            await flush(10);
+            expect(writes).toHaveLength(1);
+            expect(writes[0]).toContain(ACCESS);
+            expect(writes[0]).toContain(REFRESH);
+          },
+        },
+      ],
+    ];
+
+    /** How many of the strings shown hold each token: none, for both. */
+    function expectNoToken(text: string[]) {
+      const count = (secret: string) => text.filter((s) => s.includes(secret)).length;
+      expect({ [ACCESS]: count(ACCESS), [REFRESH]: count(REFRESH) }).toEqual({
+        [ACCESS]: 0,
+        [REFRESH]: 0,
+      });
+    }
+
+    it.each(scenarios)('%s: the logger gets no token', async (_, { warning, run }) => {
+      const logger = spyLogger();
+      await run(logger);
+      const warnings = logger.warn.mock.calls.map((args) => String(args[0]));
+      expect(warnings.filter((w) => w.includes(warning))).toHaveLength(1);
+      expectNoToken(serialized([...logger.debug.mock.calls, ...logger.warn.mock.calls]));
+    });
+
+    it.each(scenarios)(
+      '%s: the default logger (console.warn) gets no token',
+      async (_, { warning, run }) => {
+        const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+        const debug = jest.spyOn(console, 'debug').mockImplementation(() => undefined);
+        try {
+          await run(undefined);
+          const calls = [...warn.mock.calls, ...debug.mock.calls] as unknown[][];
+          expect(
+            calls.filter((args) => args.some((a) => String(a).includes(warning))),
+          ).toHaveLength(1);
+          expectNoToken(serialized(calls));
+        } finally {
+          warn.mockRestore();
+          debug.mockRestore();
+        }
+      },
+    );
+  });
+});
+
+describe('a store whose contents change after the gate checked them', () => {
+  const BAD_VALUES = ['evil token with spaces', 'x'.repeat(20_000)];
+
+  /** Collects the unhandled rejections of `run`, and stops listening whatever happens. */
+  async function unhandledDuring(run: () => Promise<void>): Promise<unknown[]> {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await run();
+      await flush(10);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    return unhandled;
+  }
+
+  /** How a request ended: fulfilled, or refused the way axios or the gate refuse (not a crash). */
+  function expectSettledCleanly(request: Tracked<unknown>) {
+    expect(request.status).not.toBe('pending');
+    if (request.status === 'rejected') {
+      expect(request.error).not.toBeInstanceOf(TypeError);
+      expect(isAxiosError(request.error) || isRefreshGateError(request.error)).toBe(true);
+    }
+  }
+
+  it('the same object each time, its accessToken changed in place to a bad value: never sent', async () => {
+    // A store of the app's own that hands out its one object and writes into it in place.
+    const contents: Record<string, unknown> = { accessToken: 'good-token-0', refreshToken: 'r0' };
+    const server = mockApi('good-token-0');
+    let refreshes = 0;
+    const refresh = jest.fn(async () => {
+      refreshes++;
+      server.current = `fresh-token-${refreshes}`;
+      return { accessToken: server.current, refreshToken: `r${refreshes}` };
+    });
+    const store = {
+      get: jest.fn(() => contents as unknown as Tokens),
+      set: jest.fn((tokens: Tokens) => {
+        Object.assign(contents, tokens);
+      }),
+      clear: jest.fn(() => {
+        contents.accessToken = undefined;
+      }),
+    } satisfies TokenStore;
+    const gate = createRefreshGate({ refresh, store, logger: spyLogger() });
+    gates.push(gate);
+    gate.attach(server.api);
+
+    const requests: Tracked<unknown>[] = [];
+    const unhandled = await unhandledDuring(async () => {
+      const first = track(server.api.get('/first'));
+      await first.promise;
+      expect(first.status).toBe('fulfilled');
+      expect(server.sent()).toEqual([['/first', 'Bearer good-token-0']]);
+
+      for (const [i, bad] of BAD_VALUES.entries()) {
+        contents.accessToken = bad;
+        const request = track(server.api.get(`/after-change-${i}`));
+        requests.push(request, track(gate.getAccessToken()));
+        await request.promise;
+      }
+    });
+
+    for (const request of requests) expectSettledCleanly(request);
+    expect(unhandled).toEqual([]);
+    // Every request went with the good token, a fresh one, or none: never with what the object
+    // was changed to.
+    const others = server
+      .sent()
+      .filter(([, auth]) => auth !== undefined && !/^Bearer (good|fresh)-token-\d+$/.test(auth));
+    expect(others.map(([url, auth]) => [url, brief(auth)])).toEqual([]);
+    // Nor does getAccessToken() (for fetch or a WebSocket) answer what the object was changed to.
+    const answered = requests
+      .map((request) => request.value)
+      .filter((value): value is string => (BAD_VALUES as unknown[]).includes(value));
+    expect(answered.map(brief)).toEqual([]);
+    for (const bad of BAD_VALUES) expectNothingInjected(server.mock, bad);
+    for (const line of headerLines(server.mock)) expect(line).not.toContain('evil token');
+    // What this gate does: the changed value is no token, so the request goes without one, and its
+    // 401 refreshes (the store's object gets the fresh tokens written into it).
+    expect(server.sent()).toEqual([
+      ['/first', 'Bearer good-token-0'],
+      ['/after-change-0', undefined],
+      ['/after-change-0', 'Bearer fresh-token-1'],
+      ['/after-change-1', undefined],
+      ['/after-change-1', 'Bearer fresh-token-2'],
+    ]);
+    expect(requests.map((request) => request.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(gate.state.waiting).toBe(0);
+  });
+
+  it('a Proxy that answers a good accessToken on the first read and a CR LF after: never sent', async () => {
+    const BAD = 'bad\r\nX-Inj: 1';
+    let reads = 0;
+    const flipping = new Proxy({ accessToken: 'good-token-0', refreshToken: 'r0' } as Tokens, {
+      get: (target, key, receiver) =>
+        key === 'accessToken'
+          ? reads++ === 0
+            ? 'good-token-0'
+            : BAD
+          : Reflect.get(target, key, receiver),
+    });
+    const server = mockApi('fresh-token');
+    const refresh = jest.fn(async () => ({ accessToken: 'fresh-token', refreshToken: 'r1' }));
+    // Its writes go nowhere: the store keeps showing the Proxy, and so the value it flips to.
+    const store = {
+      get: jest.fn(() => flipping),
+      set: jest.fn(),
+      clear: jest.fn(),
+    } satisfies TokenStore;
+    const gate = createRefreshGate({ refresh, store, logger: spyLogger() });
+    gates.push(gate);
+    gate.attach(server.api);
+
+    const requests: Tracked<unknown>[] = [];
+    const unhandled = await unhandledDuring(async () => {
+      for (const path of ['/one', '/two']) {
+        const request = track(server.api.get(path));
+        requests.push(request);
+        await request.promise;
+      }
+    });
+
+    expect(reads).toBeGreaterThan(1);
+    for (const request of requests) expectSettledCleanly(request);
+    expect(unhandled).toEqual([]);
+    const others = server
+      .sent()
+      .filter(([, auth]) => auth !== undefined && auth !== 'Bearer fresh-token');
+    expect(others).toEqual([]);
+    // axios 1.21 drops the CR LF of a header value it sets ("Bearer badX-Inj: 1"): what must not
+    // be there is the value, in any form.
+    expectNothingInjected(server.mock, BAD);
+    for (const line of headerLines(server.mock)) {
+      expect(line.toLowerCase()).not.toContain('x-inj');
+      expect(line).not.toContain('bad');
+    }
+    // What this gate does: what the store shows is no token, so every attempt goes without one,
+    // and the caller gets the API's 401.
+    expect(server.sent()).toEqual([
+      ['/one', undefined],
+      ['/one', undefined],
+      ['/two', undefined],
+      ['/two', undefined],
+    ]);
+    expect(
+      requests.map((request) => isAxiosError(request.error) && request.error.response?.status),
+    ).toEqual([401, 401]);
+    expect(gate.state.waiting).toBe(0);
   });
 });

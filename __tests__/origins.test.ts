@@ -159,3 +159,60 @@ describe('allowedOrigins', () => {
     });
   });
 });
+
+describe("in a browser, the document's base URL changes after the policy was created", () => {
+  const saved = {
+    document: Object.getOwnPropertyDescriptor(globalThis, 'document'),
+    location: Object.getOwnPropertyDescriptor(globalThis, 'location'),
+  };
+  /** A page on https://app.test; the test moves its base URL (a <base href> added later). */
+  let page: { baseURI: string };
+
+  beforeEach(() => {
+    page = { baseURI: 'https://app.test/' };
+    Object.defineProperty(globalThis, 'location', {
+      value: { href: 'https://app.test/', origin: 'https://app.test', protocol: 'https:' },
+      configurable: true,
+      writable: true,
+    });
+    Object.defineProperty(globalThis, 'document', {
+      value: page,
+      configurable: true,
+      writable: true,
+    });
+  });
+
+  afterEach(() => {
+    for (const key of ['document', 'location'] as const) {
+      const descriptor = saved[key];
+      if (descriptor) Object.defineProperty(globalThis, key, descriptor);
+      else Reflect.deleteProperty(globalThis, key);
+    }
+  });
+
+  it('the default policy: a relative URL reaches the new base, and the policy says so', () => {
+    const policy = createPolicy(undefined, jest.fn());
+    expect(policy(request('/api/me'), instance())).toBe('https://app.test');
+
+    page.baseURI = 'https://cdn.other.test/';
+    // Where the browser now sends "/api/me": the page's origin is now that of the new base.
+    expect(new URL('/api/me', page.baseURI).origin).toBe('https://cdn.other.test');
+    expect(policy(request('/api/me'), instance())).toBe('https://cdn.other.test');
+  });
+
+  it("allowedOrigins ['https://app.test']: a relative URL is refused once the base is elsewhere", () => {
+    const allowed = createOriginPolicy(['https://app.test'], jest.fn());
+    expect(allowed(request('/api/me'), instance())).toBe(true);
+
+    page.baseURI = 'https://cdn.other.test/';
+    expect(allowed(request('/api/me'), instance())).toBe(false);
+  });
+
+  it("allowedOrigins ['https://cdn.other.test']: a relative URL is allowed once the base is there", () => {
+    const allowed = createOriginPolicy(['https://cdn.other.test'], jest.fn());
+    expect(allowed(request('/api/me'), instance())).toBe(false);
+
+    page.baseURI = 'https://cdn.other.test/';
+    expect(allowed(request('/api/me'), instance())).toBe(true);
+  });
+});

@@ -115,7 +115,7 @@ export class GateCore {
       storedLate: (flight, tokens) => this.#dispatch({ type: 'storedLate', flight, tokens }),
     };
     this.#emitter = new Emitter((event, error) =>
-      logger.warn(`a '${event}' listener threw`, forLog(error)),
+      logger.warn(`a '${event}' listener threw`, this.#forLog(error)),
     );
     this.#loading = this.#loadQueue();
     this.#origins = createOriginPolicy(options.allowedOrigins, (origin) => {
@@ -129,7 +129,7 @@ export class GateCore {
       this.#cache.use(initialTokens);
       this.#announced = initialTokens.accessToken;
       this.#cache.persist(initialTokens).then(undefined, (error: unknown) => {
-        logger.warn('storing initialTokens failed', forLog(error));
+        logger.warn('storing initialTokens failed', this.#forLog(error));
       });
     }
     const hear = (tokens: Tokens | null) => {
@@ -218,7 +218,7 @@ export class GateCore {
               try {
                 onRefreshFailed(outcome.error);
               } catch (thrown) {
-                logger.warn('onRefreshFailed threw', forLog(thrown));
+                logger.warn('onRefreshFailed threw', this.#forLog(thrown));
               }
             }
             return;
@@ -484,10 +484,29 @@ export class GateCore {
     );
   }
 
+  /** Rule 20: the body the caller gave, kept for a replay (see {@link TokenPlacement.keepBody}). */
+  keepBody(config: InternalAxiosRequestConfig): void {
+    this.#placement.keepBody(config);
+  }
+
+  restoreBody(config: InternalAxiosRequestConfig): void {
+    this.#placement.restoreBody(config);
+  }
+
+  bodyOf(config: InternalAxiosRequestConfig): unknown {
+    return this.#placement.bodyOf(config);
+  }
+
   /** A request of another origin: untouched, with the user's own redirect hook (rule 12). */
   passes(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
     this.#placement.unguard(config);
     return config;
+  }
+
+  /** An error as the logger may see it: see {@link forLog}; the tokens held are masked. */
+  #forLog(error: unknown): unknown {
+    const tokens = this.#cache.peek();
+    return forLog(error, [tokens?.accessToken, tokens?.refreshToken]);
   }
 
   /** What a log line says of `config`: its method and origin, never its path or query. */
@@ -548,7 +567,7 @@ export class GateCore {
       try {
         return shouldRefresh(error) === true;
       } catch (thrown) {
-        logger.warn('shouldRefresh threw; not refreshing for this response', forLog(thrown));
+        logger.warn('shouldRefresh threw; not refreshing for this response', this.#forLog(thrown));
         return false;
       }
     }
@@ -658,7 +677,7 @@ export class GateCore {
     try {
       run();
     } catch (error) {
-      this.options.logger.warn('cleaning up on destroy() failed', forLog(error));
+      this.options.logger.warn('cleaning up on destroy() failed', this.#forLog(error));
     }
   }
 
@@ -671,7 +690,7 @@ export class GateCore {
       coordinator.publish(tokens);
     } catch (error) {
       // The tokens are stored; the others will re-read them under the lock.
-      logger.warn('the coordinator failed to publish new tokens', forLog(error));
+      logger.warn('the coordinator failed to publish new tokens', this.#forLog(error));
     } finally {
       this.#publishing = outer;
     }

@@ -4,6 +4,7 @@ import { GateCore } from './gate-core.js';
 import { resolveOptions } from './options.js';
 import { createRequestInterceptor } from './request-interceptor.js';
 import { createResponseInterceptor } from './response-interceptor.js';
+import { unlinkGuard } from './token-placement.js';
 import type { RefreshGate, RefreshGateOptions } from './types.js';
 import './augment.js';
 
@@ -36,8 +37,7 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
       const existing = attachments.get(instance);
       if (existing) return existing;
       // Rule 19: on the defaults, so that every request carries it from axios' own merge.
-      const userHook = instance.defaults.beforeRedirect;
-      const guard = core.redirectGuard(instance, userHook);
+      const guard = core.redirectGuard(instance, instance.defaults.beforeRedirect);
       instance.defaults.beforeRedirect = guard;
       const request = instance.interceptors.request.use(createRequestInterceptor(core, instance));
       const { accepted, rejected } = createResponseInterceptor(core, instance);
@@ -47,9 +47,10 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
         attachments.delete(instance);
         instance.interceptors.request.eject(request);
         instance.interceptors.response.eject(response);
-        if (instance.defaults.beforeRedirect === guard) {
-          (instance.defaults as { beforeRedirect?: unknown }).beforeRedirect = userHook;
-        }
+        (instance.defaults as { beforeRedirect?: unknown }).beforeRedirect = unlinkGuard(
+          instance.defaults.beforeRedirect,
+          guard,
+        );
       };
       attachments.set(instance, detach);
       return detach;

@@ -75,10 +75,20 @@ export function createOriginPolicy(
   const decisions = new Map<string, boolean>();
   /** Per baseURL: the origin it decides alone, or `undefined` when the URL after it matters. */
   const bases = new Map<string, string | null | undefined>();
-  // Read once: only the origin of the page matters, and no navigation within a document changes it.
-  const page = pageBase();
+  // A document's base URL can change (a <base> element added later): read on every decision,
+  // where there is a document. A worker's location never changes.
+  const doc = (globalThis as { document?: { baseURI?: unknown } }).document;
+  let page = pageBase();
   /** Where a path such as "/x" goes: the page's origin, or home. */
-  const pageOrigin = resolve('/', page);
+  let pageOrigin = resolve('/', page);
+  const look = (): void => {
+    const base = doc?.baseURI;
+    if (typeof base !== 'string' || base === page) return;
+    page = base;
+    origins.clear();
+    bases.clear();
+    pageOrigin = resolve('/', page);
+  };
 
   const originOf = (key: string): string | null => {
     let origin = origins.get(key);
@@ -143,6 +153,7 @@ export function createOriginPolicy(
 
   /** The origin `config`, sent through `instance`, reaches if it may carry the token; else `null`. */
   return (config: InternalAxiosRequestConfig, instance: AxiosInstance): string | null => {
+    if (doc !== undefined) look();
     const url = config.url;
     const origin = target(
       config.baseURL,

@@ -118,7 +118,10 @@ export class RefreshPolicy {
         this.#memo = this.#options.getExpiry(tokens);
       } catch (error) {
         this.#memo = undefined;
-        this.#options.logger.warn('getExpiry threw; treating the expiry as unknown', forLog(error));
+        this.#options.logger.warn(
+          'getExpiry threw; treating the expiry as unknown',
+          forLog(error, [tokens.accessToken, tokens.refreshToken]),
+        );
       }
     }
     return this.#memo;

@@ -32,6 +32,7 @@ export function createRequestInterceptor(core: GateCore, instance: AxiosInstance
     if (!core.allowed(config, instance)) return core.passes(config);
     // Rule 13: a request begun in the tick destroy() ran in is not sent.
     if (core.destroyed) throw core.destroyedError();
+    core.keepBody(config);
     // Rule 7: the refresh call itself never waits for the refresh.
     if (core.isRefreshCall(config)) return core.placeForRefreshCall(config);
     // Rule 2: while a refresh runs, every request waits for it.

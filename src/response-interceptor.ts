@@ -9,7 +9,7 @@ type Config = NonNullable<AxiosError['config']>;
  * `form-data`, a web `ReadableStream`) was consumed by the first attempt; strings, buffers,
  * `URLSearchParams`, `Blob` and spec `FormData` are read afresh by every send.
  */
-const replayable = ({ data }: Config): boolean =>
+const replayable = (data: unknown): boolean =>
   typeof data !== 'object' ||
   data === null ||
   (typeof (data as { pipe?: unknown }).pipe !== 'function' &&
@@ -50,7 +50,7 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
     // and no refresh (a later login's included) may answer for it.
     if (core.clearedSince(config)) throw error;
 
-    const once = !replayable(config);
+    const once = !replayable(core.bodyOf(config));
 
     let flight = core.flight;
     if (!flight) {
@@ -89,6 +89,7 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
     // Destroyed meanwhile: its interceptors are gone, so the replay would go out ungated.
     if (core.destroyed) throw core.destroyedError();
     (config as unknown as Record<string, unknown>)[REPLAYS] = replays + 1;
+    core.restoreBody(config);
     core.emitReplayed(config, replays + 1);
     return instance.request(config);
   };

@@ -45,8 +45,9 @@ export class TokenCache {
   /** The access token the store answered last (`undefined` before any answer). */
   #storeShows: string | null | undefined;
   #ahead: { tokens: Tokens | null; stale: Set<string | null> } | undefined;
-  /** The last object the store gave that was checked to be tokens: checked once, not per request. */
+  /** The last object the store gave that was checked to be tokens, and its access token then. */
   #checked: unknown;
+  #checkedToken: unknown;
 
   constructor(store: TokenStore) {
     this.#store = store;
@@ -250,11 +251,14 @@ export class TokenCache {
   #fromStore(read: Tokens | null): Tokens | null {
     // What a store of the app's own holds may be anything: what is not tokens is none.
     const value =
-      read === this.#checked ||
+      (read === this.#checked && read?.accessToken === this.#checkedToken) ||
       (typeof read === 'object' && (read === null || badField(read as never) === undefined))
         ? read
         : null;
-    if (value !== null) this.#checked = value;
+    if (value !== null) {
+      this.#checked = value;
+      this.#checkedToken = value.accessToken;
+    }
     const token = value?.accessToken ?? null;
     this.#storeShows = token;
     const ahead = this.#ahead;

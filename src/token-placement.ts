@@ -1,5 +1,6 @@
 import { AxiosHeaders, type InternalAxiosRequestConfig } from 'axios';
 import type { ResolvedOptions } from './options.js';
+import { isHeaderSafe } from './token-shape.js';
 
 type Placing = Pick<ResolvedOptions, 'header' | 'scheme' | 'applyToken'>;
 type Config = InternalAxiosRequestConfig;
@@ -20,8 +21,6 @@ type Guard = BeforeRedirect & {
   [USER_HOOK]?: BeforeRedirect | undefined;
   [BY_VALUE]?: string | undefined;
 };
-// fetch follows redirects itself, and drops only Authorization on the way to another origin.
-const NO_REDIRECTS = Object.freeze({ redirect: 'error' });
 
 const originOfUrl = (url: unknown): string | null => {
   if (typeof url !== 'string') return null;
@@ -31,6 +30,25 @@ const originOfUrl = (url: unknown): string | null => {
     return null;
   }
 };
+
+/**
+ * Takes `guard` out of the chain of `beforeRedirect` hooks that starts at `head`, and returns the
+ * new head: another gate's guard may wrap it, when two gates are attached to one instance.
+ */
+export function unlinkGuard(
+  head: BeforeRedirect | undefined,
+  guard: BeforeRedirect,
+): BeforeRedirect | undefined {
+  const own = (guard as Guard)[USER_HOOK];
+  if (head === guard) return own;
+  for (let hook = head as Guard | undefined; hook?.[OWNER]; hook = hook[USER_HOOK] as Guard) {
+    if (hook[USER_HOOK] === guard) {
+      hook[USER_HOOK] = own;
+      break;
+    }
+  }
+  return head;
+}
 
 /** The origin the follower is about to request, or `null` when it cannot be told. */
 const redirectOrigin = (options: RedirectOptions): string | null => originOfUrl(options.href);
@@ -44,6 +62,8 @@ export class TokenPlacement {
   // WeakMap insert, which profiling showed was most of the gate's own hot-path cost. axios'
   // mergeConfig copies no symbol keys, so a replay's config starts without it, as it should.
   readonly #sent = Symbol('axios-refresh-gate.sent');
+  /** The body as the caller gave it, before axios' transformRequest replaced `data`. */
+  readonly #body = Symbol('axios-refresh-gate.body');
   /** Which session (count of logouts) the request was sent in. */
   readonly #session = Symbol('axios-refresh-gate.session');
 
@@ -52,6 +72,8 @@ export class TokenPlacement {
   /** The header value for the last token placed: built once per token, not once per request. */
   #valueFor: string | null = null;
   #value = '';
+  /** The last token found safe to send. */
+  #safe: string | undefined;
   /** Whether fetch must not follow redirects: it would keep a header other than Authorization. */
   readonly #fetchKeeps: boolean;
 
@@ -70,6 +92,13 @@ export class TokenPlacement {
     (config as unknown as Record<symbol, string | null>)[this.#sent] = token;
     (config as unknown as Record<symbol, number>)[this.#session] = session;
     if (token === null) return;
+    // The last check before a header, whatever path a token came by (a store's object changed in
+    // place, a Proxy): one that could inject a header, or is too long for one, is never sent; its
+    // 401 then refreshes it like any refused token.
+    if (token !== this.#safe) {
+      if (!isHeaderSafe(token)) return;
+      this.#safe = token;
+    }
     this.#guardRedirects(config, token);
     const { applyToken, header, scheme } = this.#options;
     if (applyToken) {
@@ -95,6 +124,30 @@ export class TokenPlacement {
     return this.#guard(user, undefined, allows);
   }
 
+  /**
+   * Rule 20: keeps the body as the caller gave it. axios' transformRequest writes what it sends
+   * back into `config.data` (JSON text, a multipart stream for `postForm`), which a replay would
+   * transform again; the replay is sent from the caller's body instead.
+   */
+  keepBody(config: Config): void {
+    if (config.data !== undefined)
+      (config as unknown as Record<symbol, unknown>)[this.#body] = config.data;
+  }
+
+  /** The body to replay `config` with: the caller's, with the length of the first attempt's dropped. */
+  restoreBody(config: Config): void {
+    const record = config as unknown as Record<symbol, unknown>;
+    if (!(this.#body in record)) return;
+    config.data = record[this.#body];
+    config.headers?.delete?.('content-length');
+  }
+
+  /** The body the caller gave `config` (what a replay sends). */
+  bodyOf(config: Config): unknown {
+    const record = config as unknown as Record<symbol, unknown>;
+    return this.#body in record ? record[this.#body] : config.data;
+  }
+
   /** A request the gate leaves alone (rule 12) gets the user's own redirect hook back. */
   unguard(config: Config): void {
     const hook = config.beforeRedirect as Guard | undefined;
@@ -117,9 +170,7 @@ export class TokenPlacement {
       config.beforeRedirect = this.#guard(user, byValue, undefined);
     }
     if (this.#fetchKeeps && config.fetchOptions?.redirect === undefined) {
-      config.fetchOptions = config.fetchOptions
-        ? { ...config.fetchOptions, ...NO_REDIRECTS }
-        : (NO_REDIRECTS as NonNullable<Config['fetchOptions']>);
+      config.fetchOptions = { ...config.fetchOptions, redirect: 'error' };
     }
   }
 
@@ -139,7 +190,8 @@ export class TokenPlacement {
       const from = originOfUrl((request as { url?: unknown } | undefined)?.url);
       const keep = to !== null && (from !== null ? to === from : !!allows?.(to));
       if (!keep) this.#strip(redirect.headers, byValue);
-      user?.(options, response, request);
+      // Read at each call: detach() may unlink a gate's guard from the middle of the chain.
+      guard[USER_HOOK]?.(options, response, request);
     };
     guard[OWNER] = this;
     guard[USER_HOOK] = user;

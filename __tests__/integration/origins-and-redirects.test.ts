@@ -542,6 +542,87 @@ describe('redirects through the Node http adapter (follow-redirects, beforeRedir
       expect(api.defaults.beforeRedirect).toBe(userHook);
     });
   });
+
+  describe('two gates on one instance', () => {
+    const TOKEN_A = `${TOKEN}-a`;
+    const TOKEN_B = `${TOKEN}-b`;
+
+    /** Gate A puts its token in 'X-A', gate B in 'X-B'; neither refreshes. */
+    function twoGates(userHook?: AxiosRequestConfig['beforeRedirect']) {
+      const api = axios.create({ adapter: 'http', baseURL: A.origin });
+      if (userHook) api.defaults.beforeRedirect = userHook;
+      const gate = (header: string, accessToken: string) => {
+        const made = createRefreshGate({
+          refresh: async () => {
+            throw new Error('no refresh is expected in this file');
+          },
+          initialTokens: { accessToken },
+          header,
+          scheme: '',
+          logger: { debug: jest.fn(), warn: jest.fn() },
+        });
+        gates.push(made);
+        return made;
+      };
+      return { api, gateA: gate('X-A', TOKEN_A), gateB: gate('X-B', TOKEN_B) };
+    }
+
+    it.each([
+      ["the user's hook", 'A, then B', true, ['A', 'B']],
+      ["the user's hook", 'B, then A (a guard: right at f29a7f0 too)', true, ['B', 'A']],
+      ['no hook', 'A, then B', false, ['A', 'B']],
+    ] as const)(
+      '%s on the defaults; attach A, attach B, detach %s: the defaults have it back',
+      (_, _order, withHook, order) => {
+        const userHook = withHook ? jest.fn() : undefined;
+        const { api, gateA, gateB } = twoGates(userHook);
+        const detach = { A: gateA.attach(api), B: gateB.attach(api) };
+        expect(api.defaults.beforeRedirect).not.toBe(userHook);
+        detach[order[0]]();
+        // One gate is still attached: its guard is on the defaults.
+        expect(typeof api.defaults.beforeRedirect).toBe('function');
+        expect(api.defaults.beforeRedirect).not.toBe(userHook);
+        detach[order[1]]();
+        expect(api.defaults.beforeRedirect).toBe(userHook);
+      },
+    );
+
+    it('A detached, B still attached: a redirect to B drops X-B, runs the hook once per hop, and leaves X-A alone', async () => {
+      // follow-redirects hands every hop the same options object: where it goes is read at the call.
+      const hops: string[] = [];
+      const hook = jest.fn((options: Record<string, unknown>) => {
+        hops.push(String(options.href));
+      });
+      const { api, gateA, gateB } = twoGates(hook);
+      const detachA = gateA.attach(api);
+      gateB.attach(api);
+
+      // Both attached: neither token follows the redirect, and the hook runs once.
+      await expect(api.get('/to-b')).resolves.toMatchObject({ status: 200 });
+      expect(A.hit('/to-b')?.headers).toMatchObject({ 'x-a': TOKEN_A, 'x-b': TOKEN_B });
+      expect(carried(B.hit('/landing'))).toEqual({});
+      expect(hook).toHaveBeenCalledTimes(1);
+
+      detachA();
+      hook.mockClear();
+      hops.length = 0;
+      // 'X-A' is now only a header of the caller's own: Node's follower keeps such headers on a
+      // redirect to another host, and a detached gate must not drop it any more.
+      await expect(
+        api.get('/chain', { headers: { 'X-A': 'the-callers-own-value' } }),
+      ).resolves.toMatchObject({ status: 200, data: { path: '/final' } });
+      expect(A.hit('/chain')?.headers).toMatchObject({
+        'x-a': 'the-callers-own-value',
+        'x-b': TOKEN_B,
+      });
+      const bounce = B.hit('/bounce');
+      expect(carried(bounce)).toEqual({});
+      expect(bounce?.headers['x-b']).toBeUndefined();
+      expect(bounce?.headers['x-a']).toBe('the-callers-own-value');
+      expect(hook).toHaveBeenCalledTimes(2);
+      expect(hops).toEqual([`${B.origin}/bounce`, `${A.origin}/final`]);
+    });
+  });
 });
 
 describe('redirects through the fetch adapter', () => {
@@ -595,5 +676,38 @@ describe('redirects through the fetch adapter', () => {
     });
     expect(A.hit('/to-b')?.headers.authorization).toBe(`Bearer ${TOKEN}`);
     expect(carried(B.hit('/landing'))).toEqual({});
+  });
+  it("header 'X-Auth-Token', no fetchOptions: a later interceptor can add to the gate's fetchOptions", async () => {
+    const seen: unknown[] = [];
+    // Added before attach(): axios runs request interceptors last added first, so this runs after
+    // the gate's, on the fetchOptions the gate set.
+    const { api } = gated(
+      { baseURL: A.origin, adapter: 'fetch' },
+      { header: 'X-Auth-Token' },
+      (i) => {
+        i.interceptors.request.use((config) => {
+          seen.push(config.fetchOptions?.redirect);
+          if (config.url === '/first') {
+            // What `Object.assign((config.fetchOptions ??= {}), { cache: 'no-store' })` does.
+            config.fetchOptions ??= {};
+            Object.assign(config.fetchOptions, { cache: 'no-store' });
+          }
+          return config;
+        });
+      },
+    );
+
+    const first = await settle(api.get('/first'));
+    expect(first.ok ? undefined : first.error).toBeUndefined();
+    expect(first).toMatchObject({
+      ok: true,
+      value: { status: 200, config: { fetchOptions: { redirect: 'error', cache: 'no-store' } } },
+    });
+    expect(A.hit('/first')?.headers['x-auth-token']).toBe(`Bearer ${TOKEN}`);
+
+    // Each request has fetchOptions of its own: the first one's addition is not on the next.
+    const second = await api.get('/second');
+    expect(second.config.fetchOptions).toEqual({ redirect: 'error' });
+    expect(seen).toEqual(['error', 'error']);
   });
 });

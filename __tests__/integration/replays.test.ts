@@ -9,7 +9,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, {
+  type AxiosInstance,
+  type AxiosRequestTransformer,
+  type AxiosResponse,
+  type CreateAxiosDefaults,
+  isAxiosError,
+} from 'axios';
 import NpmFormData from 'form-data';
 import {
   createRefreshGate,
@@ -30,6 +36,8 @@ interface Hit {
   path: string;
   auth: string | undefined;
   contentType: string | undefined;
+  /** The Content-Length header, as sent. */
+  length: string | undefined;
   body: Buffer;
 }
 
@@ -55,6 +63,7 @@ async function startEchoServer(): Promise<EchoServer> {
         path: req.url ?? '',
         auth: req.headers.authorization,
         contentType: req.headers['content-type'],
+        length: req.headers['content-length'],
         body: Buffer.concat(chunks),
       };
       hits.push(hit);
@@ -103,8 +112,11 @@ afterEach(async () => {
 });
 
 /** A gate holding the old token on an instance of the server; its refresh yields the new one. */
-function setup(refreshed: Promise<unknown> = Promise.resolve()) {
-  const api: AxiosInstance = axios.create({ baseURL: server.origin, adapter: 'http' });
+function setup(
+  refreshed: Promise<unknown> = Promise.resolve(),
+  defaults: CreateAxiosDefaults = {},
+) {
+  const api: AxiosInstance = axios.create({ baseURL: server.origin, adapter: 'http', ...defaults });
   const refresh = jest.fn(async () => {
     await refreshed;
     return { accessToken: NEW, refreshToken: 'refresh-2' };
@@ -230,6 +242,100 @@ describe('a replayable body is sent again as it was', () => {
       expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 1 });
     },
   );
+});
+
+describe("a replay sends the caller's body, not the one transformRequest made of it", () => {
+  /** A request's outcome, without failing the test on a rejection. */
+  const settled = <T>(promise: Promise<AxiosResponse<T>>) =>
+    promise.then(
+      (response) => ({ ok: true as const, response }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+  /** The body the server echoed to the caller, as text. */
+  const echoed = (outcome: Awaited<ReturnType<typeof settled<{ body: string }>>>) =>
+    outcome.ok ? Buffer.from(outcome.response.data.body, 'base64').toString('utf8') : undefined;
+
+  /** Every request to `path`: its token, its body as text, and the Content-Length it came with. */
+  const bodiesTo = (path: string) =>
+    server.to(path).map((hit) => ({
+      auth: hit.auth,
+      body: hit.body.toString('utf8'),
+      length: hit.length,
+    }));
+  /** What a request with `body` should arrive as: the body, with its own length. */
+  const sentAs = (auth: string, body: string) => ({
+    auth,
+    body,
+    length: String(Buffer.byteLength(body)),
+  });
+
+  it("a transformRequest of the instance's own (JSON.stringify): the replay's body is the caller's JSON, with its length", async () => {
+    const { api, refresh } = setup(undefined, {
+      transformRequest: [(data) => JSON.stringify(data)],
+      headers: { 'Content-Type': 'application/json' },
+    });
+    const outcome = await within(2_000, settled(api.post<{ body: string }>('/echo', { a: 1 })));
+
+    // At the server first: a body transformed twice, under the first attempt's Content-Length,
+    // shows up here (its excess bytes then read as another request, which Node answers 400).
+    expect(bodiesTo('/echo')).toEqual([
+      sentAs(`Bearer ${OLD}`, '{"a":1}'),
+      sentAs(`Bearer ${NEW}`, '{"a":1}'),
+    ]);
+    expect(refresh).toHaveBeenCalledTimes(1);
+    // The caller gets the replay's answer: the echo of exactly that body.
+    expect(outcome.ok && outcome.response.status).toBe(200);
+    expect(echoed(outcome)).toBe('{"a":1}');
+  });
+
+  it("a signing transform appended to axios' defaults is applied once on the replay", async () => {
+    const sign: AxiosRequestTransformer = (data) => `v1:${data}`;
+    const { api, refresh } = setup(undefined, {
+      transformRequest: [...(axios.defaults.transformRequest as AxiosRequestTransformer[]), sign],
+    });
+    const outcome = await within(
+      2_000,
+      settled(
+        api.post<{ body: string }>(
+          '/signed',
+          { a: 1 },
+          { headers: { 'Content-Type': 'text/plain' } },
+        ),
+      ),
+    );
+
+    expect(bodiesTo('/signed')).toEqual([
+      sentAs(`Bearer ${OLD}`, 'v1:{"a":1}'),
+      sentAs(`Bearer ${NEW}`, 'v1:{"a":1}'),
+    ]);
+    expect(refresh).toHaveBeenCalledTimes(1);
+    expect(outcome.ok && outcome.response.status).toBe(200);
+    expect(echoed(outcome)).toBe('v1:{"a":1}');
+  });
+
+  it("postForm() with a plain object (axios makes an npm 'form-data' stream of it in Node) is replayed, not NOT_REPLAYABLE", async () => {
+    const { api, gate, refresh } = setup();
+    const outcome = await within(
+      2_000,
+      settled(api.postForm<{ body: string }>('/form', { a: '1' })),
+    );
+
+    expect(outcome.ok ? undefined : outcome.error).toBeUndefined();
+    expect(outcome.ok && outcome.response.status).toBe(200);
+    expect(refresh).toHaveBeenCalledTimes(1);
+    const [first, replay, ...more] = server.to('/form');
+    expect(more).toEqual([]);
+    expect(first!.auth).toBe(`Bearer ${OLD}`);
+    expect(replay!.auth).toBe(`Bearer ${NEW}`);
+    for (const hit of [first!, replay!]) {
+      expect(hit.contentType).toMatch(/^multipart\/form-data; boundary=/);
+      const text = hit.body.toString('utf8');
+      expect(text).toContain('name="a"');
+      expect(text).toMatch(/name="a"\r\n\r\n1\r\n/);
+    }
+    expect(normalized(replay!)).toEqual(normalized(first!));
+    expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 1, failures: 0 });
+  });
 });
 
 describe('a consumed stream is refused with NOT_REPLAYABLE, at once', () => {
