@@ -19,10 +19,10 @@ const hidden = (text: string, secrets: readonly (string | undefined)[]): string 
 };
 
 /**
- * What a log gets of an error: an axios error's config, request and response are left out (their
- * headers and bodies carry tokens), and so is a Redis client's command (its arguments may be
- * tokens), at every level of its `cause` and `errors`; the `secrets` (the tokens the gate holds)
- * are masked in messages and stacks. An error with nothing to hide is logged as it is.
+ * What a log gets of an error: a copy without an axios error's config, request and response
+ * (their headers and bodies carry tokens) or a Redis client's command (its arguments may be
+ * tokens), at every level of its `cause` and `errors`, with the `secrets` (the tokens the gate
+ * holds) masked in messages and stacks.
  */
 export function forLog(
   error: unknown,
@@ -30,30 +30,16 @@ export function forLog(
   depth = 0,
 ): unknown {
   if (typeof error === 'string') return hidden(error, secrets);
-  if (typeof error !== 'object' || error === null) return error;
+  if (typeof error !== 'object' || error === null || depth > 4) return error;
   const { name, message, code, stack, cause, errors } = error as Record<string, unknown>;
   const risky =
     'config' in error || 'request' in error || 'response' in error || 'command' in error;
-  const next = depth < 5 && cause !== undefined ? forLog(cause, secrets, depth + 1) : cause;
-  const nested =
-    Array.isArray(errors) && depth < 5 ? errors.map((e) => forLog(e, secrets, depth + 1)) : errors;
-  const text = hidden(String(message), secrets);
-  const trace = typeof stack === 'string' ? hidden(stack, secrets) : undefined;
-  if (
-    !risky &&
-    next === cause &&
-    (nested === errors || (nested as unknown[]).every((e, i) => e === (errors as unknown[])[i])) &&
-    text === String(message) &&
-    trace === stack
-  ) {
-    return error;
-  }
-  const summary = new Error(
-    `${!risky || code === undefined ? '' : `${String(code)}: `}${text}`,
-    next === undefined ? undefined : { cause: next },
+  const copy = new Error(
+    hidden(`${risky && code !== undefined ? `${String(code)}: ` : ''}${String(message)}`, secrets),
+    cause === undefined ? undefined : { cause: forLog(cause, secrets, depth + 1) },
   ) as Error & { errors?: unknown };
-  summary.name = String(name);
-  if (nested !== undefined) summary.errors = nested;
-  if (!risky && trace !== undefined) summary.stack = trace;
-  return summary;
+  copy.name = String(name);
+  if (Array.isArray(errors)) copy.errors = errors.map((e) => forLog(e, secrets, depth + 1));
+  if (!risky && typeof stack === 'string') copy.stack = hidden(stack, secrets);
+  return copy;
 }

@@ -1,6 +1,6 @@
 import { expected } from '../format.js';
 import { type GateLogger, RefreshGateError, type TokenStore, type Tokens } from '../index.js';
-import { defaultLogger, forLog } from '../logger.js';
+import { defaultLogger } from '../logger.js';
 import { readTokens } from '../token-shape.js';
 
 /** What the store needs of `localStorage` or `sessionStorage`. */
@@ -155,7 +155,8 @@ export function webStorageStore(
         try {
           heard = get();
         } catch (error) {
-          logger.warn('reading tokens another tab stored failed', forLog(error));
+          // The storage itself refused (a SecurityError): no token in it.
+          logger.warn('reading tokens another tab stored failed', error);
           return;
         }
         listener(heard);
