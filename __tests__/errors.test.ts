@@ -8,6 +8,7 @@ describe('RefreshGateErrorCode', () => {
       'DESTROYED',
       'INVALID_OPTIONS',
       'INVALID_TOKENS',
+      'LOCK_LOST',
       'NOT_REPLAYABLE',
       'QUEUE_TIMEOUT',
       'REFRESH_TIMEOUT',

@@ -27,6 +27,12 @@ export const RefreshGateErrorCode = {
    * consumed. `cause` is the triggering response's error; send the request again with a new body.
    */
   NOT_REPLAYABLE: 'NOT_REPLAYABLE',
+  /**
+   * This member lost the scope's lock while it refreshed (a Redis lock that expired while its
+   * holder was paused, or was deleted): its refresh was aborted and its tokens not stored. The
+   * gate then waits for the lock again and takes the tokens the new holder stored.
+   */
+  LOCK_LOST: 'LOCK_LOST',
 } as const;
 
 /** One of {@link RefreshGateErrorCode}'s values. */

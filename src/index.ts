@@ -10,6 +10,7 @@ export type {
   GateEvent,
   GateEventMap,
   GateLogger,
+  HeldLock,
   RefreshContext,
   RefreshGate,
   RefreshGateOptions,

@@ -5,7 +5,7 @@ import type { ResolvedOptions } from './options.js';
 import type { RefreshPolicy } from './refresh-policy.js';
 import type { TokenCache } from './token-cache.js';
 import { toTokens } from './tokens.js';
-import type { RefreshContext, Tokens } from './types.js';
+import type { HeldLock, RefreshContext, Tokens } from './types.js';
 import { WaiterQueue } from './waiter-queue.js';
 
 export type Reason = RefreshContext['reason'];
@@ -52,6 +52,12 @@ export class Flight {
   readonly since: number;
   readonly #deps: FlightDeps;
   readonly #controller = new AbortController();
+  /**
+   * Under a lock that can be lost: this attempt's signal, aborted by the flight's and by the
+   * lock's loss. A lost lock ends the attempt, not the flight, which takes the lock again.
+   */
+  #attempt: AbortController | undefined;
+  #attempts = 0;
   #timer: unknown;
   #running: Promise<void> | undefined;
   /** The store write of the result is under way: a timeout must not release the lock before it lands. */
@@ -79,7 +85,7 @@ export class Flight {
 
   /** The signal given to `refresh` as `ctx.signal`; a request carrying it is the refresh call. */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return (this.#attempt ?? this.#controller).signal;
   }
 
   get outcome(): Outcome | undefined {
@@ -100,6 +106,20 @@ export class Flight {
         });
       }, refreshTimeoutMs);
     }
+    this.#take(error);
+  }
+
+  /** Takes the lock and runs the refresh under it (again, after a lost lock). */
+  #take(error: AxiosError | undefined): void {
+    const { coordinator, refreshTimeoutMs } = this.#deps.options;
+    const fails = (failure: unknown) => {
+      // Rule 1 across processes: another member holds the lock now and stores its tokens; wait
+      // for the lock again and take them (a few times at most; the flight's timeout still runs).
+      if (isLockLost(failure) && !this.#outcome && this.#attempts < MAX_ATTEMPTS) {
+        this.#running = undefined;
+        this.#take(error);
+      } else this.end({ kind: 'failed', error: asError(failure) });
+    };
     // A coordinator whose runExclusive throws synchronously, answers no promise, or settles
     // without having run the refresh must not leave the gate locked.
     new Promise<unknown>((resolve) =>
@@ -108,32 +128,55 @@ export class Flight {
           // Run once, whatever the coordinator does: a second call gets the first one's promise
           // (rotating the refresh token twice would end the session), and a coordinator that
           // drops that promise does not make its rejection unhandled.
-          () => {
+          (lock?: HeldLock) => {
             if (!this.#running) {
-              this.#running = this.#underLock(error);
-              this.#running.then(undefined, (failure: unknown) =>
-                this.end({ kind: 'failed', error: asError(failure) }),
-              );
+              this.#attempts++;
+              this.#hold(lock);
+              const running = this.#underLock(error, lock);
+              this.#running = running;
+              // The coordinator's answer decides a lost lock; any other failure ends it here.
+              running.then(undefined, (failure: unknown) => {
+                if (!isLockLost(failure)) fails(failure);
+              });
             }
             return this.#running;
           },
           {
-            signal: this.signal,
+            signal: this.#controller.signal,
             timeoutMs: refreshTimeoutMs,
           },
         ),
       ),
-    ).then(
-      () => {
-        // Once fn runs, it ends the flight itself (or the timeout does).
-        if (!this.#running)
-          this.end({
-            kind: 'failed',
-            error: new Error('the coordinator settled without running the refresh'),
-          });
-      },
-      (failure: unknown) => this.end({ kind: 'failed', error: asError(failure) }),
-    );
+    ).then(() => {
+      // Once fn runs, it ends the flight itself (or the timeout does).
+      if (!this.#running)
+        this.end({
+          kind: 'failed',
+          error: new Error('the coordinator settled without running the refresh'),
+        });
+    }, fails);
+  }
+
+  /** Under a lock that can be lost: this attempt's signal also aborts when the lock is lost. */
+  #hold(lock: HeldLock | undefined): void {
+    this.#attempt = undefined;
+    if (typeof lock?.signal?.addEventListener !== 'function') return;
+    const attempt = new AbortController();
+    this.#attempt = attempt;
+    const flight = this.#controller.signal;
+    const stop = (signal: AbortSignal) => () => attempt.abort(signal.reason);
+    if (flight.aborted || lock.signal.aborted) {
+      attempt.abort((flight.aborted ? flight : lock.signal).reason);
+      return;
+    }
+    flight.addEventListener('abort', stop(flight), { once: true });
+    lock.signal.addEventListener('abort', stop(lock.signal), { once: true });
+  }
+
+  /** Throws what lost `lock`, if it was lost. */
+  #checkLock(lock: HeldLock | undefined): void {
+    const signal = lock?.signal;
+    if (signal?.aborted) throw signal.reason;
   }
 
   /** Ends the flight, if nobody did before; `false` when it had already ended. */
@@ -175,7 +218,7 @@ export class Flight {
     });
   }
 
-  async #underLock(error: AxiosError | undefined): Promise<void> {
+  async #underLock(error: AxiosError | undefined, lock: HeldLock | undefined): Promise<void> {
     const { cache, policy, options } = this.#deps;
     this.#check();
     // Double-check: another tab or process may have refreshed while this one waited for the lock.
@@ -191,13 +234,19 @@ export class Flight {
       this.end({ kind: 'adopted', tokens: latest });
       return;
     }
+    // Rule 1 across processes: a member paused past its lock's life must not rotate the token
+    // its successor is rotating; the lock is confirmed right before the call.
+    await lock?.confirm?.();
+    this.#check();
+    this.#checkLock(lock);
     const { signal, reason } = this;
     const context: RefreshContext = error
       ? { tokens: latest, signal, reason, error }
       : { tokens: latest, signal, reason };
     const result = await options.refresh(context);
-    // Timed out, superseded or destroyed meanwhile: a late result is not stored.
+    // Timed out, superseded, destroyed, or the lock lost meanwhile: a late result is not stored.
     this.#check();
+    this.#checkLock(lock);
     const tokens = toTokens(result, latest, 'refresh');
     // Never sent past its expiry, and refreshing again would loop (rule 6): a token that is
     // expired on arrival is no usable token. Its usual cause is this device's clock.
@@ -207,6 +256,7 @@ export class Flight {
         'the refresh gave a token already past its expiry by this clock: check the clock, or getExpiry',
       );
     }
+    this.#checkLock(lock);
     this.#storing = true;
     try {
       await cache.persist(tokens);
@@ -226,6 +276,9 @@ export class Flight {
     if (outcome) throw 'error' in outcome ? outcome.error : new Error('superseded');
   }
 }
+
+const MAX_ATTEMPTS = 3;
+const isLockLost = (error: unknown) => (error as { code?: unknown } | null)?.code === 'LOCK_LOST';
 
 /** Rule 11: a refresh that rejects with a non-Error still rejects its waiters with an Error. */
 function asError(value: unknown): unknown {

@@ -6,6 +6,7 @@ export const isThenable = <T>(value: unknown): value is PromiseLike<T> =>
   typeof (value as PromiseLike<T> | null)?.then === 'function';
 
 const ignore = () => {};
+const isLockLost = (error: unknown) => (error as { code?: unknown } | null)?.code === 'LOCK_LOST';
 /** The gate's failed write: whatever the store shows is what the gate's word replaced. */
 const ANY = Symbol('any');
 
@@ -142,7 +143,8 @@ export class TokenCache {
       },
       (error: unknown) => {
         this.#writes--;
-        if (this.#lastWrite === done) this.#fellBehind();
+        // A fenced write refused (another member holds the lock): the store shows its word.
+        if (this.#lastWrite === done && !isLockLost(error)) this.#fellBehind();
         throw error;
       },
     );

@@ -70,9 +70,13 @@ export interface TokenStore {
  * ```
  */
 export interface Coordinator {
-  /** Runs `fn` while this member holds the scope's lock; rejects when the lock is not had within `timeoutMs` (0: no limit) or `signal` aborts. */
+  /**
+   * Runs `fn` while this member holds the scope's lock; rejects when the lock is not had within
+   * `timeoutMs` (0: no limit) or `signal` aborts. A coordinator whose lock can be lost while `fn`
+   * runs (it expires) tells `fn` through `lock`.
+   */
   runExclusive<T>(
-    fn: () => Promise<T>,
+    fn: (lock?: HeldLock) => Promise<T>,
     opts: { signal: AbortSignal; timeoutMs: number },
   ): Promise<T>;
   /** Tells the scope about new tokens (or `null` after a logout). */
@@ -80,6 +84,18 @@ export interface Coordinator {
   /** Hears what other members published. Returns an unsubscribe function. */
   subscribe?(listener: (tokens: Tokens | null) => void): () => void;
   dispose?(): void;
+}
+
+/**
+ * The lock `fn` runs under, from a coordinator that can lose it (a Redis key that expires while
+ * its holder is paused). The gate aborts its refresh when `signal` aborts, asks `confirm()` right
+ * before calling `refresh`, and then waits for the lock again to take the new holder's tokens.
+ */
+export interface HeldLock {
+  /** Aborts, with a `LOCK_LOST` {@link RefreshGateError}, once this member no longer holds the lock. */
+  readonly signal: AbortSignal;
+  /** Resolves while the lock is still this member's; rejects with `LOCK_LOST` once it is not. */
+  confirm(): Promise<void>;
 }
 
 /** The gate's optional logger; `console` fits. */

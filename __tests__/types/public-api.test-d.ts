@@ -194,7 +194,8 @@ type Code =
   | 'INVALID_TOKENS'
   | 'DESTROYED'
   | 'INVALID_OPTIONS'
-  | 'NOT_REPLAYABLE';
+  | 'NOT_REPLAYABLE'
+  | 'LOCK_LOST';
 expectTrue<Equal<RefreshGateError['code'], Code>>();
 expectTrue<Equal<RefreshGateErrorCode, Code>>();
 expectTrue<Equal<(typeof RefreshGateErrorCode)['COOLDOWN'], 'COOLDOWN'>>();
@@ -222,6 +223,7 @@ if (isRefreshGateError(caught)) {
     case 'DESTROYED':
     case 'INVALID_OPTIONS':
     case 'NOT_REPLAYABLE':
+    case 'LOCK_LOST':
       break;
     default:
       // Exhaustive: every code is handled above.

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { type Coordinator, RefreshGateError, type Tokens } from '../index.js';
+import { type Coordinator, type HeldLock, RefreshGateError, type Tokens } from '../index.js';
 import { readTokens } from '../token-shape.js';
 import { checkClientAndKey, invalid, redisError, unavailable } from './connection.js';
+import { fence } from './fence.js';
 import { ignore, Subscriber } from './subscriber.js';
 
 /**
@@ -81,9 +82,16 @@ end
 return 0
 `;
 
+// The holder keeps its lock: extends it while it holds this fencing value, and takes it back if
+// the key is gone (deleted, or expired while nobody else took it). Another holder: it is lost.
 const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 `;
@@ -266,11 +274,44 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         );
       }
       const id = await acquire(signal, timeoutMs);
+      // The lock can be lost while fn runs: its key expired (this process was paused past
+      // lockTtlMs, a GC pause, a stopped container) or was deleted. Then fn is told at once, its
+      // refresh is aborted, and its store writes (fenced) are refused.
+      const lost = new AbortController();
+      const lose = (): unknown => {
+        if (!lost.signal.aborted) {
+          lost.abort(
+            new RefreshGateError(
+              'LOCK_LOST',
+              `the refresh lock (Redis key "${lockKey}") is no longer this process's: it expired or was deleted while the refresh ran; the refresh was aborted and its tokens are not stored`,
+            ),
+          );
+        }
+        return lost.signal.reason;
+      };
+      let renewedAt = Date.now();
+      const renew = () =>
+        client.eval(RENEW, 1, lockKey, id, ttl).then(
+          (held) => {
+            if (held === 1) renewedAt = Date.now();
+            else lose();
+            return held === 1;
+          },
+          () => {
+            // Unanswered: past its TTL since the last renewal, the key is gone by Redis' clock.
+            if (Date.now() - renewedAt >= ttl) lose();
+            return false;
+          },
+        );
       // Renew while fn runs: only a holder that stopped (died) lets its lock expire.
-      const renewal = setInterval(() => {
-        client.eval(RENEW, 1, lockKey, id, ttl).catch(ignore);
-      }, ttl / 3);
+      const renewal = setInterval(renew, ttl / 3);
       renewal.unref?.();
+      const lock: HeldLock = {
+        signal: lost.signal,
+        confirm: async () => {
+          if (!(await renew())) throw lose();
+        },
+      };
       // Release when fn settles or the caller gives up (timeout, destroy), whichever is first: a
       // refresh that ignores its signal must not keep the other processes waiting.
       let released = false;
@@ -283,7 +324,10 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       };
       signal.addEventListener('abort', releaseOnce, { once: true });
       try {
-        return await fn();
+        return await new Promise((resolve, reject) => {
+          lost.signal.addEventListener('abort', () => reject(lost.signal.reason), { once: true });
+          fence.run({ lockKey, id, ttl, lost: lose }, () => fn(lock)).then(resolve, reject);
+        });
       } finally {
         releaseOnce();
       }

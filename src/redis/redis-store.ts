@@ -1,9 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { TokenStore, Tokens } from '../index.js';
+import { isRefreshGateError, type TokenStore, type Tokens } from '../index.js';
 import { readTokens } from '../token-shape.js';
 import { checkClientAndKey, redisError, unavailable } from './connection.js';
+import { fence } from './fence.js';
 import { Subscriber } from './subscriber.js';
+
+// The fenced write: the tokens land (and are announced) only while the lock holds this fencing
+// value, or is free (then it is taken back first); never while another holder has it.
+const FENCED_SET = `
+local holder = redis.call('GET', KEYS[2])
+if holder == ARGV[2] or not holder then
+  if not holder then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5]) end
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+`;
 
 /**
  * Options of {@link redisStore}.
@@ -58,6 +72,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
     try {
       await command();
     } catch (error) {
+      if (isRefreshGateError(error)) throw error;
       throw redisError(client, what, error);
     }
   };
@@ -82,8 +97,27 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       }
     },
     set(tokens) {
+      const what = `storing the tokens (key "${key}")`;
+      const held = fence.getStore();
+      if (held) {
+        // Under a redisCoordinator's lock: written only while the lock is still this holder's,
+        // so a holder that lost it (paused past lockTtlMs) never overwrites its successor's.
+        return write(what, async () => {
+          const written = await client.eval(
+            FENCED_SET,
+            2,
+            key,
+            held.lockKey,
+            JSON.stringify(tokens),
+            held.id,
+            channel,
+            announce(tokens),
+          );
+          if (written !== 1) throw held.lost();
+        });
+      }
       // One connection runs commands in order: the key is written before the message goes out.
-      return write(`storing the tokens (key "${key}")`, () =>
+      return write(what, () =>
         Promise.all([
           client.set(key, JSON.stringify(tokens)),
           client.publish(channel, announce(tokens)),

@@ -1,0 +1,207 @@
+/**
+ * A holder that loses its Redis lock (the key expired while it was paused, or was deleted) is told
+ * at once: its refresh is aborted with LOCK_LOST, its tokens are written only while the lock is
+ * still its own (a fenced write), and its gate then waits for the lock again and takes the tokens
+ * the new holder stored. Two gates with their own clients behave as two processes.
+ */
+import axios from 'axios';
+import MockAdapter from 'axios-mock-adapter';
+import Redis from 'ioredis';
+import {
+  createRefreshGate,
+  type RefreshContext,
+  type RefreshGate,
+  type Tokens,
+} from '../../src/index.js';
+import { redisCoordinator, redisStore } from '../../src/redis/index.js';
+import { type Deferred, deferred } from '../helpers/deferred.js';
+import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+
+let server: RedisServer;
+const clients: Redis[] = [];
+const gates: RefreshGate[] = [];
+const coordinators: Array<{ dispose?(): void }> = [];
+let scopes = 0;
+
+const connect = () => {
+  const client = new Redis(server.port, '127.0.0.1', { disconnectTimeout: 200 });
+  client.on('error', () => {});
+  clients.push(client);
+  return client;
+};
+
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+
+afterEach(async () => {
+  for (const gate of gates.splice(0)) gate.destroy();
+  // Passed in, so the gate does not own it: its subscriber connection is closed here.
+  for (const coordinator of coordinators.splice(0)) coordinator.dispose?.();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.splice(0).map((client) => closeClient(client)));
+  await server?.close();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 3_000) {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const OLD: Tokens = { accessToken: 'access-0', refreshToken: 'refresh-0' };
+
+/** One "process": its own client, coordinator, store, gate and API answering 401 to OLD. */
+function member(key: string, lockTtlMs: number) {
+  const client = connect();
+  const calls: Array<{ ctx: RefreshContext; answer: Deferred<Tokens> }> = [];
+  const api = axios.create({ baseURL: 'https://api.test' });
+  new MockAdapter(api).onGet('/me').reply((config) => {
+    const auth = String(config.headers?.Authorization ?? '');
+    return auth === `Bearer ${OLD.accessToken}` ? [401] : [200, { auth }];
+  });
+  const coordinator = redisCoordinator({ client, key, lockTtlMs });
+  coordinators.push(coordinator);
+  const gate = createRefreshGate({
+    refresh: (ctx) => {
+      const answer = deferred<Tokens>();
+      calls.push({ ctx, answer });
+      return answer.promise;
+    },
+    store: redisStore({ client, key: `${key}:tokens` }),
+    coordinator,
+    refreshTimeoutMs: 10_000,
+    queueTimeoutMs: 10_000,
+    logger: { debug() {}, warn() {} },
+  });
+  gate.attach(api);
+  gates.push(gate);
+  return { client, api, gate, calls };
+}
+
+async function scope(lockTtlMs: number) {
+  const key = `fence:${++scopes}`;
+  const seed = connect();
+  await seed.set(`${key}:tokens`, JSON.stringify(OLD));
+  return { key, seed, a: member(key, lockTtlMs), b: member(key, lockTtlMs) };
+}
+
+const stored = async (client: Redis, key: string) =>
+  JSON.parse((await client.get(`${key}:tokens`)) ?? 'null') as Tokens | null;
+
+describe('the lock key deleted while the holder refreshes', () => {
+  it("another process takes it: the holder's refresh is aborted with LOCK_LOST at its next renewal, and it takes the new holder's tokens", async () => {
+    // Renewal every second: B takes the lock well before A renews.
+    const { key, seed, a, b } = await scope(3_000);
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    const signal = a.calls[0]?.ctx.signal as AbortSignal;
+
+    await seed.del(`${key}:lock`);
+    // B, with the same expired token, gets the lock and rotates.
+    const second = b.api.get('/me');
+    await until(() => b.calls.length === 1, "B's refresh call");
+    await until(() => signal.aborted, "A's refresh aborted", 2_000);
+    expect(signal.reason).toMatchObject({ name: 'RefreshGateError', code: 'LOCK_LOST' });
+
+    b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    await expect(second).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    // A's late answer is never stored; A's request is replayed with B's tokens.
+    a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    expect(a.calls).toHaveLength(1);
+    expect(b.calls).toHaveLength(1);
+    expect(a.gate.state).toMatchObject({ status: 'idle', failures: 0 });
+  });
+
+  it('nobody takes it: the holder takes the lock back at its renewal and completes (one rotation)', async () => {
+    const { key, seed, a } = await scope(300);
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    await seed.del(`${key}:lock`);
+    await until(async () => (await seed.get(`${key}:lock`)) !== null, 'the lock taken back');
+    expect(a.calls[0]?.ctx.signal.aborted).toBe(false);
+    a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-A' } });
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    expect(a.calls).toHaveLength(1);
+  });
+
+  it('a holder whose refresh returns after it lost the lock, before any renewal told it: the fenced write refuses its tokens', async () => {
+    // A long TTL: no renewal runs during the test; only the fenced write can notice.
+    const { key, seed, a, b } = await scope(30_000);
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    await seed.del(`${key}:lock`);
+    const second = b.api.get('/me');
+    await until(() => b.calls.length === 1, "B's refresh call");
+
+    // A answers while B holds the lock: its write is refused.
+    a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    await sleep(100);
+    expect(await stored(seed, key)).toEqual(OLD);
+
+    b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    await expect(second).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    // A waited for the lock again, double-checked and took B's tokens: no second call of its own.
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    expect(a.calls).toHaveLength(1);
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    expect(a.gate.state).toMatchObject({ status: 'idle', failures: 0 });
+  });
+
+  it('the lock lost between taking it and the refresh call (a pause): the call is never made, the lock is confirmed first', async () => {
+    const { key, seed, a, b } = await scope(30_000);
+    // A's double-check read under the lock stalls, as a process paused right after the grant.
+    const read = a.client.get.bind(a.client);
+    const stall = deferred<void>();
+    let stalled = false;
+    (a.client as unknown as { get: typeof read }).get = (async (
+      ...args: Parameters<typeof read>
+    ) => {
+      if (!stalled && (await seed.get(`${key}:lock`)) !== null) {
+        stalled = true;
+        await stall.promise;
+      }
+      return read(...args);
+    }) as typeof read;
+    const first = a.api.get('/me');
+    await until(() => stalled, "A's double-check under the lock");
+    // Meanwhile its lock expires and B takes over.
+    await seed.del(`${key}:lock`);
+    const second = b.api.get('/me');
+    await until(() => b.calls.length === 1, "B's refresh call");
+    stall.resolve();
+    await sleep(100);
+    // A confirmed its lock before calling, found it gone, and queued behind B.
+    expect(a.calls).toHaveLength(0);
+    b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    await expect(second).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    expect(a.calls).toHaveLength(0);
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+  });
+
+  it('a member queued behind the holder takes its tokens after it: no call of its own', async () => {
+    const { key, seed, a, b } = await scope(30_000);
+    // B holds the lock (its refresh open); A queues behind it.
+    const second = b.api.get('/me');
+    await until(() => b.calls.length === 1, "B's refresh call");
+    const first = a.api.get('/me');
+    await sleep(50);
+    expect(a.calls).toHaveLength(0);
+    b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    await expect(second).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    // A got the lock after B and adopted B's tokens without a call.
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+    expect(a.calls).toHaveLength(0);
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+  });
+});

@@ -1,0 +1,18 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** The Redis lock a refresh runs under, for the store writes it makes (a fenced write). */
+export interface Fence {
+  /** The lock's key and this holder's fencing value: a write lands only while the key holds it. */
+  readonly lockKey: string;
+  readonly id: string;
+  /** The lock's time to live, for taking a free lock back. */
+  readonly ttl: number;
+  /** Tells the coordinator its lock is gone (a fenced write was refused); returns the error. */
+  lost(): unknown;
+}
+
+/**
+ * The lock held by the refresh running in this async context. The coordinator runs `fn` inside
+ * it, so that `redisStore` writes the refresh's tokens only while the lock is still its own.
+ */
+export const fence = new AsyncLocalStorage<Fence>();
