@@ -9,6 +9,7 @@ import {
   type RefreshDeduperOptions,
 } from '../../src/server/index.js';
 import { deferred, flush } from '../helpers/deferred.js';
+import { track } from './dedupe-lease-contract.js';
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
@@ -105,6 +106,30 @@ describe('createRefreshDeduper', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('bounds a rotate that never settles by maxRotationMs (3 * leaseMs by default, leaseMs = waitTimeoutMs): the key is free again', async () => {
+    jest.useFakeTimers();
+    const deduper = createRefreshDeduper({ waitTimeoutMs: 2_000 });
+    const hung = jest.fn(() => new Promise<string>(() => {}));
+    const first = track(deduper.dedupe('r1', hung));
+    await jest.advanceTimersByTimeAsync(5_999);
+    expect(first.settled).toBe(false);
+    const joined = track(deduper.dedupe('r1', hung));
+    await jest.advanceTimersByTimeAsync(1);
+    expect(first.settled).toBe(true);
+    expect(first.error).toBeInstanceOf(RefreshDedupeError);
+    expect((first.error as Error).message).toBe(
+      'a refresh with this refresh token did not settle within 6000 ms (maxRotationMs); retry shortly',
+    );
+    // Every waiter of the given-up rotation rejects with the same error object.
+    expect(joined.error).toBe(first.error);
+    const fresh = track(deduper.dedupe('r1', async () => 'fresh'));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(fresh.value).toBe('fresh');
+    expect(hung).toHaveBeenCalledTimes(1);
+    deduper.dispose();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
   it('keeps only the SHA-256 of the key', async () => {
     const seen: string[] = [];
     const inner = memoryDedupeStore();
@@ -116,6 +141,10 @@ describe('createRefreshDeduper', () => {
       fulfil: (hash, token, value, graceMs) => {
         seen.push(hash);
         return inner.fulfil(hash, token, value, graceMs);
+      },
+      renew: (hash, token, leaseMs) => {
+        seen.push(hash);
+        return inner.renew(hash, token, leaseMs);
       },
       abandon: (hash, token) => inner.abandon(hash, token),
       watch: (hash, onChange) => inner.watch(hash, onChange),
@@ -180,9 +209,19 @@ describe('createRefreshDeduper', () => {
     ]);
     expect(code(() => createRefreshDeduper(null as unknown as RefreshDeduperOptions))).toEqual([
       'INVALID_OPTIONS',
-      'Expected `options` to be an object { graceMs?, waitTimeoutMs?, store? }, got `null` (null)',
+      'Expected `options` to be an object { graceMs?, waitTimeoutMs?, leaseMs?, maxRotationMs?, store? }, got `null` (null)',
     ]);
-    for (const store of [{}, 'redis', { ...memoryDedupeStore(), watch: 1 }]) {
+    expect(code(() => createRefreshDeduper({ leaseMs: 0 }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `leaseMs` to be a finite number >= 1, got `0` (number)',
+    ]);
+    expect(code(() => createRefreshDeduper({ maxRotationMs: Number.POSITIVE_INFINITY }))).toEqual([
+      'INVALID_OPTIONS',
+      'Expected `maxRotationMs` to be a finite number >= 1, got `Infinity` (number)',
+    ]);
+    // A store that cannot renew a claim cannot keep a slow rotation's lease.
+    const { renew: _renew, ...withoutRenew } = memoryDedupeStore();
+    for (const store of [{}, 'redis', { ...memoryDedupeStore(), watch: 1 }, withoutRenew]) {
       expect(code(() => createRefreshDeduper({ store: store as unknown as DedupeStore }))).toEqual([
         'INVALID_OPTIONS',
         expect.stringMatching(/^Expected `store` to be a DedupeStore/),
@@ -210,6 +249,40 @@ describe('createRefreshDeduper', () => {
       message: expect.stringContaining('`rotate`'),
     });
     deduper.dispose();
+  });
+
+  it('dispose() settles the calls in flight with DESTROYED, aborts rotate, drops the claim and leaves no timer', async () => {
+    jest.useFakeTimers();
+    const inner = memoryDedupeStore();
+    const store: DedupeStore = { ...inner, dispose: () => {} };
+    const deduper = createRefreshDeduper({ store, waitTimeoutMs: 1_000 });
+    const other = createRefreshDeduper({ store, waitTimeoutMs: 1_000 });
+    const rotation = deferred<string>();
+    let signal: AbortSignal | undefined;
+    const first = track(
+      deduper.dedupe('r1', (given) => {
+        signal = given;
+        return rotation.promise;
+      }),
+    );
+    await jest.advanceTimersByTimeAsync(0);
+    const joined = track(deduper.dedupe('r1', async () => 'never'));
+    const waiting = track(other.dedupe('r1', async () => 'rotated over there'));
+    await jest.advanceTimersByTimeAsync(10);
+
+    deduper.dispose();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(first.error).toMatchObject({ name: 'RefreshGateError', code: 'DESTROYED' });
+    expect(joined.error).toBe(first.error);
+    expect(signal?.aborted).toBe(true);
+    // Its claim is dropped: the other instance's waiter claims and rotates.
+    await jest.advanceTimersByTimeAsync(10);
+    expect(waiting.value).toBe('rotated over there');
+    rotation.resolve('late');
+    await jest.advanceTimersByTimeAsync(0);
+    other.dispose();
+    inner.dispose();
+    expect(jest.getTimerCount()).toBe(0);
   });
 
   it('rejects a call after dispose() with DESTROYED, without running rotate', async () => {

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { DedupeClaim, DedupeStore } from './dedupe-store.js';
+import { watchers } from './watchers.js';
 
 type Entry =
   | { state: 'pending'; token: string; expiresAt: number }
@@ -11,17 +11,20 @@ const SWEEP_MS = 1_000;
 /**
  * The deduper's default store: one server process, in memory. Expired entries are dropped when
  * read, and swept every second by an unref'd timer that runs only while entries exist, so an
- * idle server holds nothing and the timer never keeps a process alive. `dispose()` forgets all.
+ * idle server holds nothing and the timer never keeps a process alive. A claim's `renew`,
+ * `fulfil` and `abandon` do nothing once its lease ended. `dispose()` forgets all.
  *
  * @example
  * ```ts
  * const deduper = createRefreshDeduper({ store: memoryDedupeStore() });
  * ```
  */
-export function memoryDedupeStore(): DedupeStore & { readonly size: number } {
+export function memoryDedupeStore(): DedupeStore & { readonly size: number; dispose(): void } {
   const entries = new Map<string, Entry>();
-  const watchers = new Map<string, Set<() => void>>();
+  const { watch, notify, clear } = watchers();
   let sweeper: ReturnType<typeof setInterval> | undefined;
+  // Tokens need to be unique within this store only: a count does.
+  let claims = 0;
 
   const sweep = () => {
     const now = Date.now();
@@ -46,8 +49,10 @@ export function memoryDedupeStore(): DedupeStore & { readonly size: number } {
     }
     return entry;
   };
-  const notify = (hash: string) => {
-    for (const onChange of [...(watchers.get(hash) ?? [])]) onChange();
+  /** The entry of claim `token`, while it holds. */
+  const held = (hash: string, token: string) => {
+    const entry = live(hash);
+    return entry?.state === 'pending' && entry.token === token ? entry : undefined;
   };
 
   return {
@@ -59,39 +64,30 @@ export function memoryDedupeStore(): DedupeStore & { readonly size: number } {
       const entry = live(hash);
       if (entry?.state === 'done') return { state: 'done', value: entry.value };
       if (entry?.state === 'pending') return { state: 'busy' };
-      const token = randomUUID();
+      const token = String(++claims);
       put(hash, { state: 'pending', token, expiresAt: Date.now() + leaseMs });
       return { state: 'claimed', token };
     },
+    async renew(hash, token, leaseMs) {
+      const entry = held(hash, token);
+      if (entry) entry.expiresAt = Date.now() + leaseMs;
+      return !!entry;
+    },
     async fulfil(hash, token, value, graceMs) {
-      const entry = live(hash);
-      // A claim that expired and was taken by another caller is theirs now.
-      if (entry && !(entry.state === 'pending' && entry.token === token)) return;
+      // A claim that expired, was abandoned or was taken by another caller since stores nothing.
+      if (!held(hash, token)) return;
       if (graceMs > 0) put(hash, { state: 'done', value, expiresAt: Date.now() + graceMs });
       else entries.delete(hash);
       notify(hash);
     },
     async abandon(hash, token) {
-      const entry = live(hash);
-      if (entry?.state === 'pending' && entry.token === token) entries.delete(hash);
+      if (held(hash, token)) entries.delete(hash);
       notify(hash);
     },
-    watch(hash, onChange) {
-      let set = watchers.get(hash);
-      if (!set) {
-        set = new Set();
-        watchers.set(hash, set);
-      }
-      set.add(onChange);
-      const own = set;
-      return () => {
-        own.delete(onChange);
-        if (own.size === 0 && watchers.get(hash) === own) watchers.delete(hash);
-      };
-    },
+    watch,
     dispose() {
       entries.clear();
-      watchers.clear();
+      clear();
       clearInterval(sweeper);
       sweeper = undefined;
     },

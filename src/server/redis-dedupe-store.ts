@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { expected } from '../format.js';
-import { RefreshGateError } from '../index.js';
 import { Subscriber } from '../redis/subscriber.js';
 import type { DedupeClaim, DedupeStore } from './dedupe-store.js';
+import { invalid } from './refresh-deduper.js';
+import { watchers } from './watchers.js';
 
 /**
  * Options of {@link redisDedupeStore}.
@@ -21,46 +21,29 @@ export interface RedisDedupeStoreOptions {
 }
 
 // Claim with SET NX PX, atomically with reading what is there when the claim fails.
-const CLAIM = `
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
-`;
+const CLAIM = `local c=redis.call('GET',KEYS[1]) if c then return c end
+redis.call('SET',KEYS[1],ARGV[1],'PX',ARGV[2]) return false`;
 
-// Only the claim's owner stores the result; a claim that expired may be taken by another caller.
-const FULFIL = `
-local current = redis.call('GET', KEYS[1])
-if current and current ~= ARGV[1] then return 0 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-else
-  redis.call('DEL', KEYS[1])
-end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
-`;
+// Every write that names a claim is fenced: it does nothing unless the key still holds the
+// claim's token (not expired, abandoned, or taken by another caller since).
+const HELD = `redis.call('GET',KEYS[1])==ARGV[1]`;
 
-const ABANDON = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 0
-`;
+const RENEW = `if ${HELD} then return redis.call('PEXPIRE',KEYS[1],ARGV[2]) end return 0`;
 
-const DELETE_IF = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-`;
+const FULFIL = `if not (${HELD}) then return 0 end
+if ARGV[3]=='0' then redis.call('DEL',KEYS[1]) else redis.call('SET',KEYS[1],ARGV[2],'PX',ARGV[3]) end
+redis.call('PUBLISH',ARGV[4],ARGV[5]) return 1`;
 
-const invalid = (name: string, what: string, value: unknown) =>
-  new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
+const ABANDON = `if ${HELD} then redis.call('DEL',KEYS[1]) end
+redis.call('PUBLISH',ARGV[2],ARGV[3]) return 0`;
 
 /**
  * A {@link DedupeStore} on Redis, so that several instances of an auth server behave as one: a
- * claim is `SET NX PX` on `<prefix><sha256 of the key>`, the result is kept there as JSON for
- * `graceMs`, and waiters on any instance are woken through channel `<prefix>settled` (and poll as
- * a fallback). Results must be JSON-serializable. The new token pair is what is kept: protect the
- * Redis as you protect the token database.
+ * claim is `SET NX PX` on `<prefix><sha256 of the key>`, renewed (`PEXPIRE`), fulfilled and
+ * dropped by Lua scripts that first check the claim's token (so a claim whose lease ended writes
+ * nothing), the result is kept there as JSON for `graceMs`, and waiters on any instance are woken
+ * through channel `<prefix>settled` (and poll as a fallback). Results must be JSON-serializable.
+ * The new token pair is what is kept: protect the Redis as you protect the token database.
  *
  * @example
  * ```ts
@@ -88,7 +71,7 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
   }
   const channel = `${prefix}settled`;
   const subscriber = new Subscriber(client, false);
-  const watchers = new Map<string, Set<() => void>>();
+  const { watch, notify, clear } = watchers();
   let listening = false;
   const pending = (token: string) => JSON.stringify({ s: 'pending', t: token });
 
@@ -104,15 +87,16 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
         let parsed: { s?: unknown; v?: unknown } | undefined;
         try {
           parsed = JSON.parse(current) as typeof parsed;
-        } catch {
-          parsed = undefined;
-        }
+        } catch {}
         if (parsed?.s === 'done') return { state: 'done', value: parsed.v } as DedupeClaim;
         if (parsed?.s === 'pending') return { state: 'busy' };
         // Not ours (corrupted, or another program's key): drop it once and claim again.
         if (attempt > 0) return { state: 'busy' };
-        await client.eval(DELETE_IF, 1, key, current);
+        await client.eval(ABANDON, 1, key, current, channel, hash);
       }
+    },
+    async renew(hash, token, leaseMs) {
+      return (await client.eval(RENEW, 1, prefix + hash, pending(token), leaseMs)) === 1;
     },
     async fulfil(hash, token, value, graceMs) {
       const done = JSON.stringify({ s: 'done', v: value });
@@ -124,24 +108,12 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
     watch(hash, onChange) {
       if (!listening) {
         listening = true;
-        subscriber.listen(channel, (message) => {
-          for (const wake of [...(watchers.get(message) ?? [])]) wake();
-        });
+        subscriber.listen(channel, notify);
       }
-      let set = watchers.get(hash);
-      if (!set) {
-        set = new Set();
-        watchers.set(hash, set);
-      }
-      set.add(onChange);
-      const own = set;
-      return () => {
-        own.delete(onChange);
-        if (own.size === 0 && watchers.get(hash) === own) watchers.delete(hash);
-      };
+      return watch(hash, onChange);
     },
     dispose() {
-      watchers.clear();
+      clear();
       listening = false;
       subscriber.close();
     },
