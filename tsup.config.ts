@@ -34,7 +34,7 @@ export default defineConfig({
   entry,
   format: ['cjs', 'esm'],
   // Emits index.d.ts next to the CJS build and index.d.mts next to the ESM build; the
-  // `declare module 'axios'` augmentation (src/augment.ts) is carried into both.
+  // `declare module 'axios'` augmentation (in src/types.ts, a module) is carried into both.
   dts: {
     // tsup passes `baseUrl` to the declaration build, which TypeScript 6 deprecates.
     compilerOptions: { ignoreDeprecations: '6.0' },
@@ -52,10 +52,5 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   minify: false,
-  esbuildOptions(options) {
-    // `import './augment.js'` only carries the axios type augmentation; its JS is empty, so
-    // esbuild dropping it under "sideEffects": false is right, and its warning is noise.
-    options.logOverride = { ...options.logOverride, 'ignored-bare-import': 'silent' };
-  },
   outDir: 'dist',
 });

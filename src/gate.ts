@@ -6,7 +6,6 @@ import { createRequestInterceptor } from './request-interceptor.js';
 import { createResponseInterceptor } from './response-interceptor.js';
 import { unlinkGuard } from './token-placement.js';
 import type { RefreshGate, RefreshGateOptions } from './types.js';
-import './augment.js';
 
 /**
  * Creates a refresh gate: one lock, one token, shared by every axios instance it is attached to.

@@ -1,5 +1,3 @@
-import './augment.js';
-
 export { isRefreshGateError, RefreshGateError, RefreshGateErrorCode } from './errors.js';
 export { attachRefreshGate, createRefreshGate } from './gate.js';
 export { inProcessCoordinator } from './in-process-coordinator.js';

@@ -94,7 +94,7 @@ export class Flight {
 
   /** Arms the timeout and takes the lock. Never rejects: every end goes through {@link end}. */
   start(error: AxiosError | undefined): void {
-    const { refreshTimeoutMs, coordinator } = this.#deps.options;
+    const { refreshTimeoutMs } = this.#deps.options;
     if (refreshTimeoutMs > 0) {
       this.#timer = this.#deps.clock.setTimeout(() => {
         this.end({

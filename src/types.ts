@@ -237,3 +237,14 @@ export interface RefreshGate {
   /** Detaches everywhere and rejects every waiter with `DESTROYED`. */
   destroy(): void;
 }
+
+// Per-request settings, typed through axios' own config (as axios-retry does), never `as any`.
+declare module 'axios' {
+  interface AxiosRequestConfig {
+    /**
+     * Never held, never refreshed or replayed for; the token is still attached. Set it on the
+     * refresh call when it goes through an attached instance.
+     */
+    skipAuthRefresh?: boolean;
+  }
+}

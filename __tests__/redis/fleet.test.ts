@@ -142,3 +142,43 @@ it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtl
     `fleet: holder SIGKILLed, the others completed ${recoveryMs} ms later (lockTtlMs ${lockTtlMs})`,
   );
 });
+
+it('the lock holder is stopped (SIGSTOP) past lockTtlMs mid-refresh, then resumed: its requests get the new holder tokens; one rotation (a guard: it held before fencing too, through the new holder announcement)', async () => {
+  const key = `fleet:${++scopes}`;
+  const lockTtlMs = 1_000;
+  await seed(key);
+  // The holder's refresh call hangs at the server (which rotates nothing for it).
+  auth.knobs.refreshHang = true;
+  const holder = await startWorker(config(key, 'holder', { requests: 5, lockTtlMs }));
+  workers = [holder];
+  const holding = holder.run();
+  holding.catch(() => {});
+  await until(() => auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
+  holder.signal('SIGSTOP');
+  const stoppedAt = Date.now();
+  try {
+    auth.knobs.refreshHang = false;
+    // The others wait for the lock; it expires lockTtlMs after the holder's last renewal.
+    const others = await Promise.all(
+      ['w2', 'w3'].map((name) => startWorker(config(key, name, { requests: 50, lockTtlMs }))),
+    );
+    workers.push(...others);
+    const reports = await Promise.all(others.map((worker) => worker.run()));
+    expect(reports.map((report) => report.succeeded)).toEqual([50, 50]);
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(lockTtlMs);
+  } finally {
+    holder.signal('SIGCONT');
+  }
+  // Resumed: it has heard the new holder's tokens (and its renewal finds the lock taken since:
+  // LOCK_LOST); either way it ends with the tokens w2 or w3 stored, and none of its requests fails.
+  const held = await holding;
+  expect(held.succeeded).toBe(5);
+  expect(held.errors).toEqual({});
+  expect(held.refreshes).toBe(0);
+  expect(auth.stats.refreshCalls).toBe(2);
+  expect(auth.stats.refreshSuccesses).toBe(1);
+  expect(auth.stats.familiesRevoked).toBe(0);
+  console.log(
+    `fleet: holder stopped ${Date.now() - stoppedAt} ms (lockTtlMs ${lockTtlMs}); after SIGCONT all of its requests succeeded with the new holder's tokens`,
+  );
+});

@@ -18,6 +18,8 @@ export interface FleetWorker {
   /** Asks the worker to clean up and exit; resolves once it exited (SIGKILL after 5 s). */
   stop(): Promise<void>;
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** Sends `signal` without waiting for an exit (SIGSTOP, SIGCONT). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 const workers = new Set<ChildProcess>();
@@ -85,6 +87,9 @@ export async function startWorker(config: WorkerConfig): Promise<FleetWorker> {
     async kill(signal) {
       child.kill(signal);
       await exited(child);
+    },
+    signal(signal) {
+      child.kill(signal);
     },
   };
 }

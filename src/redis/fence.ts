@@ -4,6 +4,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 export interface Fence {
   /** The lock's key and this holder's fencing value: a write lands only while the key holds it. */
   readonly lockKey: string;
+  /** Names the last process that took the lock: a free lock is taken back only if it is this one. */
+  readonly holderKey: string;
   readonly id: string;
   /** The lock's time to live, for taking a free lock back. */
   readonly ttl: number;

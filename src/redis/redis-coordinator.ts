@@ -19,7 +19,8 @@ export interface RedisCoordinatorOptions {
   readonly client: Redis;
   /**
    * Names the scope: every process using the same key refreshes one at a time. Used as a prefix
-   * (`<key>:lock`, `<key>:queue`, `<key>:alive`, `<key>:seq`, channel `<key>:events`).
+   * (`<key>:lock`, `<key>:holder`, `<key>:queue`, `<key>:alive`, `<key>:seq`, channel
+   * `<key>:events`); in a Redis Cluster, put the key's name in braces so all share a hash slot.
    */
   readonly key: string;
   /**
@@ -64,6 +65,7 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) * 2)
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
 if head == ARGV[1] and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[5], ARGV[1], 'PX', 86400000)
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
   return 1
@@ -83,13 +85,14 @@ return 0
 `;
 
 // The holder keeps its lock: extends it while it holds this fencing value, and takes it back if
-// the key is gone (deleted, or expired while nobody else took it). Another holder: it is lost.
+// the key is gone (deleted, or expired) and nobody took the lock since (KEYS[2] names the last
+// holder). Anyone else took it: it is lost, even if they released it already.
 const RENEW = `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-if not holder then
+if not holder and redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
@@ -141,6 +144,8 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   }
   const ttl = Math.round(lockTtlMs);
   const lockKey = `${key}:lock`;
+  /** The last process that took the lock: a holder whose key expired may take it back only if it is still itself. */
+  const holderKey = `${key}:holder`;
   const queueKeys = [`${key}:queue`, `${key}:alive`] as const;
   const channel = `${key}:events`;
   const member = randomUUID();
@@ -221,28 +226,30 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         }
         inFlight = true;
         clearTimeout(poll);
-        client.eval(ACQUIRE, 4, lockKey, ...queueKeys, `${key}:seq`, id, ttl, WAITER_TTL_MS).then(
-          (won) => {
-            inFlight = false;
-            if (won === 1) {
-              // Granted after the caller gave up: hand the lock straight back.
-              if (done) return release(id);
-              cleanup();
-              return resolve(id);
-            }
-            if (done) return;
-            if (again) {
-              again = false;
-              return attempt();
-            }
-            poll = setTimeout(attempt, pollMs);
-            pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
-          },
-          (error: unknown) => {
-            inFlight = false;
-            giveUp(redisError(client, 'taking the refresh lock', error), true);
-          },
-        );
+        client
+          .eval(ACQUIRE, 5, lockKey, ...queueKeys, `${key}:seq`, holderKey, id, ttl, WAITER_TTL_MS)
+          .then(
+            (won) => {
+              inFlight = false;
+              if (won === 1) {
+                // Granted after the caller gave up: hand the lock straight back.
+                if (done) return release(id);
+                cleanup();
+                return resolve(id);
+              }
+              if (done) return;
+              if (again) {
+                again = false;
+                return attempt();
+              }
+              poll = setTimeout(attempt, pollMs);
+              pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+            },
+            (error: unknown) => {
+              inFlight = false;
+              giveUp(redisError(client, 'taking the refresh lock', error), true);
+            },
+          );
       }
 
       signal.addEventListener('abort', onAbort, { once: true });
@@ -291,7 +298,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       };
       let renewedAt = Date.now();
       const renew = () =>
-        client.eval(RENEW, 1, lockKey, id, ttl).then(
+        client.eval(RENEW, 2, lockKey, holderKey, id, ttl).then(
           (held) => {
             if (held === 1) renewedAt = Date.now();
             else lose();
@@ -326,7 +333,9 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       try {
         return await new Promise((resolve, reject) => {
           lost.signal.addEventListener('abort', () => reject(lost.signal.reason), { once: true });
-          fence.run({ lockKey, id, ttl, lost: lose }, () => fn(lock)).then(resolve, reject);
+          fence
+            .run({ lockKey, holderKey, id, ttl, lost: lose }, () => fn(lock))
+            .then(resolve, reject);
         });
       } finally {
         releaseOnce();

@@ -7,16 +7,16 @@ import { fence } from './fence.js';
 import { Subscriber } from './subscriber.js';
 
 // The fenced write: the tokens land (and are announced) only while the lock holds this fencing
-// value, or is free (then it is taken back first); never while another holder has it.
+// value, or is free and nobody took it since (then it is taken back first).
 const FENCED_SET = `
 local holder = redis.call('GET', KEYS[2])
-if holder == ARGV[2] or not holder then
-  if not holder then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5]) end
-  redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
-  return 1
+if holder ~= ARGV[2] then
+  if holder or redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
 end
-return 0
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
 `;
 
 /**
@@ -105,13 +105,15 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
         return write(what, async () => {
           const written = await client.eval(
             FENCED_SET,
-            2,
+            3,
             key,
             held.lockKey,
+            held.holderKey,
             JSON.stringify(tokens),
             held.id,
             channel,
             announce(tokens),
+            held.ttl,
           );
           if (written !== 1) throw held.lost();
         });
