@@ -112,6 +112,8 @@ export class Flight {
   /** Takes the lock and runs the refresh under it (again, after a lost lock). */
   #take(error: AxiosError | undefined): void {
     const { coordinator, refreshTimeoutMs } = this.#deps.options;
+    // Counted here, not when fn runs: a coordinator that rejects before running fn is bounded too.
+    this.#attempts++;
     const fails = (failure: unknown) => {
       // Rule 1 across processes: another member holds the lock now and stores its tokens; wait
       // for the lock again and take them (a few times at most; the flight's timeout still runs).
@@ -130,13 +132,12 @@ export class Flight {
           // drops that promise does not make its rejection unhandled.
           (lock?: HeldLock) => {
             if (!this.#running) {
-              this.#attempts++;
               this.#hold(lock);
               const running = this.#underLock(error, lock);
               this.#running = running;
               // The coordinator's answer decides a lost lock; any other failure ends it here.
               running.then(undefined, (failure: unknown) => {
-                if (!isLockLost(failure)) fails(failure);
+                if (!isLockLost(failure) && !lostLock(lock)) fails(failure);
               });
             }
             return this.#running;
@@ -236,14 +237,22 @@ export class Flight {
     }
     // Rule 1 across processes: a member paused past its lock's life must not rotate the token
     // its successor is rotating; the lock is confirmed right before the call.
-    await lock?.confirm?.();
+    if (typeof lock?.confirm === 'function') await lock.confirm();
     this.#check();
     this.#checkLock(lock);
     const { signal, reason } = this;
     const context: RefreshContext = error
       ? { tokens: latest, signal, reason, error }
       : { tokens: latest, signal, reason };
-    const result = await options.refresh(context);
+    let result: Tokens | string;
+    try {
+      result = await options.refresh(context);
+    } catch (failure) {
+      // A refresh that honours ctx.signal rejects with its abort when the lock is lost: that is
+      // the lost lock, for the flight to take the lock again, not a failure of the refresh.
+      this.#checkLock(lock);
+      throw failure;
+    }
     // Timed out, superseded, destroyed, or the lock lost meanwhile: a late result is not stored.
     this.#check();
     this.#checkLock(lock);
@@ -278,6 +287,7 @@ export class Flight {
 }
 
 const MAX_ATTEMPTS = 3;
+const lostLock = (lock: HeldLock | undefined) => lock?.signal?.aborted === true;
 const isLockLost = (error: unknown) => (error as { code?: unknown } | null)?.code === 'LOCK_LOST';
 
 /** Rule 11: a refresh that rejects with a non-Error still rejects its waiters with an Error. */

@@ -4,13 +4,16 @@
  * still its own (a fenced write), and its gate then waits for the lock again and takes the tokens
  * the new holder stored. Two gates with their own clients behave as two processes.
  */
-import axios from 'axios';
+import axios, { CanceledError } from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import Redis from 'ioredis';
 import {
+  type Coordinator,
   createRefreshGate,
+  type HeldLock,
   type RefreshContext,
   type RefreshGate,
+  RefreshGateError,
   type Tokens,
 } from '../../src/index.js';
 import { redisCoordinator, redisStore } from '../../src/redis/index.js';
@@ -57,10 +60,14 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
 
 const OLD: Tokens = { accessToken: 'access-0', refreshToken: 'refresh-0' };
 
-/** One "process": its own client, coordinator, store, gate and API answering 401 to OLD. */
-function member(key: string, lockTtlMs: number) {
+/**
+ * One "process": its own client, coordinator, store, gate and API answering 401 to OLD. With
+ * `onAbort`, its refresh honours ctx.signal: it rejects with what `onAbort` returns once aborted.
+ */
+function member(key: string, lockTtlMs: number, onAbort?: () => unknown) {
   const client = connect();
   const calls: Array<{ ctx: RefreshContext; answer: Deferred<Tokens> }> = [];
+  const failures: unknown[] = [];
   const api = axios.create({ baseURL: 'https://api.test' });
   new MockAdapter(api).onGet('/me').reply((config) => {
     const auth = String(config.headers?.Authorization ?? '');
@@ -72,24 +79,28 @@ function member(key: string, lockTtlMs: number) {
     refresh: (ctx) => {
       const answer = deferred<Tokens>();
       calls.push({ ctx, answer });
+      if (onAbort) {
+        ctx.signal.addEventListener('abort', () => answer.reject(onAbort()), { once: true });
+      }
       return answer.promise;
     },
     store: redisStore({ client, key: `${key}:tokens` }),
     coordinator,
     refreshTimeoutMs: 10_000,
     queueTimeoutMs: 10_000,
+    onRefreshFailed: (error) => failures.push(error),
     logger: { debug() {}, warn() {} },
   });
   gate.attach(api);
   gates.push(gate);
-  return { client, api, gate, calls };
+  return { client, api, gate, calls, failures };
 }
 
-async function scope(lockTtlMs: number) {
+async function scope(lockTtlMs: number, onAbort?: () => unknown) {
   const key = `fence:${++scopes}`;
   const seed = connect();
   await seed.set(`${key}:tokens`, JSON.stringify(OLD));
-  return { key, seed, a: member(key, lockTtlMs), b: member(key, lockTtlMs) };
+  return { key, seed, a: member(key, lockTtlMs, onAbort), b: member(key, lockTtlMs) };
 }
 
 const stored = async (client: Redis, key: string) =>
@@ -203,5 +214,146 @@ describe('the lock key deleted while the holder refreshes', () => {
     await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
     expect(a.calls).toHaveLength(0);
     expect(await stored(seed, key)).toEqual({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+  });
+});
+
+describe('a refresh that honours ctx.signal, when the lock is lost mid-refresh', () => {
+  it.each<[string, () => unknown]>([
+    ['an axios CanceledError', () => new CanceledError()],
+    [
+      'a DOMException AbortError',
+      () => new DOMException('This operation was aborted', 'AbortError'),
+    ],
+  ])(
+    "rejecting with %s is the lost lock, not a failure: the holder takes the new holder's tokens",
+    async (_name, abortError) => {
+      const { key, seed, a, b } = await scope(3_000, abortError);
+      const first = a.api.get('/me');
+      // Settled later; held here so a rejection is reported by the assertion, not as unhandled.
+      first.catch(() => {});
+      await until(() => a.calls.length === 1, "A's refresh call");
+      const signal = a.calls[0]?.ctx.signal as AbortSignal;
+
+      await seed.del(`${key}:lock`);
+      const second = b.api.get('/me');
+      await until(() => b.calls.length === 1, "B's refresh call");
+      // A's refresh rejects with its abort as soon as the renewal finds the lock gone.
+      await until(() => signal.aborted, "A's refresh aborted", 2_000);
+      await sleep(50);
+
+      b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+      await expect(second).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+      await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+      expect(await stored(seed, key)).toEqual({
+        accessToken: 'access-B',
+        refreshToken: 'refresh-B',
+      });
+      expect(a.calls).toHaveLength(1);
+      expect(a.gate.state).toMatchObject({ status: 'idle', failures: 0 });
+      expect(a.failures).toEqual([]);
+    },
+  );
+});
+
+describe('a setTokens() made later by a refresh:success listener, after the refresh released the lock', () => {
+  const LOGIN: Tokens = { accessToken: 'access-login', refreshToken: 'refresh-login' };
+
+  /**
+   * A refreshes, and its listener calls setTokens(LOGIN) once `go` resolves (a timer, an await
+   * chain) started then. Resolves once A's request succeeded, with `written`: the later setTokens' outcome.
+   */
+  async function refreshedWithLateWrite(a: ReturnType<typeof member>, go: () => Promise<unknown>) {
+    const later = deferred<PromiseSettledResult<void>>();
+    a.gate.on('refresh:success', () => {
+      void go().then(async () =>
+        later.resolve((await Promise.allSettled([a.gate.setTokens(LOGIN)]))[0]),
+      );
+    });
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-A' } });
+    return { written: later.promise };
+  }
+
+  it('nobody else holds the lock: the write is a plain one and does not take the lock back', async () => {
+    const { key, seed, a } = await scope(2_000);
+    // The listener writes 100 ms after the refresh, on a timer.
+    const { written } = await refreshedWithLateWrite(a, () => sleep(100));
+    await until(async () => (await seed.get(`${key}:lock`)) === null, 'the lock released');
+    expect(await written).toEqual({ status: 'fulfilled', value: undefined });
+    expect(await stored(seed, key)).toEqual(LOGIN);
+    // Nobody is left holding the lock: not re-taken (for lockTtlMs) by the late write.
+    expect(await seed.get(`${key}:lock`)).toBeNull();
+    await sleep(50);
+    expect(await seed.get(`${key}:lock`)).toBeNull();
+  });
+
+  it('another process took the lock meanwhile: the write resolves and its tokens are stored, never LOCK_LOST', async () => {
+    const { key, seed, a, b } = await scope(30_000);
+    const go = deferred<void>();
+    const { written } = await refreshedWithLateWrite(a, () => go.promise);
+    await until(async () => (await seed.get(`${key}:lock`)) === null, 'the lock released');
+    // B takes the lock (a manual refresh) before A's listener writes.
+    const manual = b.gate.refresh();
+    manual.catch(() => {});
+    await until(() => b.calls.length === 1, "B's refresh call");
+    expect(await seed.get(`${key}:lock`)).not.toBeNull();
+
+    go.resolve();
+    // Not fenced by B's lock (A's refresh is over): it resolves, never LOCK_LOST.
+    expect(await written).toEqual({ status: 'fulfilled', value: undefined });
+    expect(await stored(seed, key)).toEqual(LOGIN);
+    b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
+    await Promise.allSettled([manual]);
+  });
+});
+
+describe('a custom coordinator', () => {
+  const TOKENS: Tokens = { accessToken: 'access-1', refreshToken: 'refresh-1' };
+
+  function gateWith(coordinator: Coordinator) {
+    coordinators.push(coordinator);
+    const gate = createRefreshGate({
+      refresh: async () => TOKENS,
+      coordinator,
+      refreshTimeoutMs: 1_000,
+      logger: { debug() {}, warn() {} },
+    });
+    gates.push(gate);
+    return gate;
+  }
+
+  it('whose runExclusive always rejects LOCK_LOST without running fn: the refresh rejects promptly, after a bounded number of tries', async () => {
+    let tries = 0;
+    const gate = gateWith({
+      async runExclusive() {
+        tries++;
+        // A macrotask per try: an unbounded retry loop fails the test instead of starving it.
+        await sleep(1);
+        throw new RefreshGateError('LOCK_LOST', 'the lock was lost');
+      },
+    });
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      gate.refresh().then(
+        () => 'resolved',
+        () => 'rejected',
+      ),
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve('still pending'), 500);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    expect(outcome).toBe('rejected');
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(tries).toBeGreaterThanOrEqual(1);
+    expect(tries).toBeLessThanOrEqual(3);
+  });
+
+  it('passing fn a lock whose confirm is not a function: the refresh runs normally', async () => {
+    const lock = { signal: new AbortController().signal, confirm: 5 } as unknown as HeldLock;
+    const gate = gateWith({ runExclusive: (fn) => fn(lock) });
+    await expect(gate.refresh()).resolves.toEqual(TOKENS);
   });
 });

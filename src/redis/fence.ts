@@ -11,6 +11,11 @@ export interface Fence {
   readonly ttl: number;
   /** Tells the coordinator its lock is gone (a fenced write was refused); returns the error. */
   lost(): unknown;
+  /**
+   * Whether the refresh ended and the lock was let go. Work begun under the lock (a listener's
+   * later setTokens) keeps this async context: its writes are then plain writes, never fenced.
+   */
+  released: boolean;
 }
 
 /**

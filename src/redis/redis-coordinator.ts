@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { type Coordinator, type HeldLock, RefreshGateError, type Tokens } from '../index.js';
 import { readTokens } from '../token-shape.js';
 import { checkClientAndKey, invalid, redisError, unavailable } from './connection.js';
-import { fence } from './fence.js';
+import { type Fence, fence } from './fence.js';
 import { ignore, Subscriber } from './subscriber.js';
 
 /**
@@ -321,10 +321,10 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       };
       // Release when fn settles or the caller gives up (timeout, destroy), whichever is first: a
       // refresh that ignores its signal must not keep the other processes waiting.
-      let released = false;
+      const held: Fence = { lockKey, holderKey, id, ttl, lost: lose, released: false };
       const releaseOnce = () => {
-        if (released) return;
-        released = true;
+        if (held.released) return;
+        held.released = true;
         clearInterval(renewal);
         signal.removeEventListener('abort', releaseOnce);
         release(id);
@@ -333,9 +333,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       try {
         return await new Promise((resolve, reject) => {
           lost.signal.addEventListener('abort', () => reject(lost.signal.reason), { once: true });
-          fence
-            .run({ lockKey, holderKey, id, ttl, lost: lose }, () => fn(lock))
-            .then(resolve, reject);
+          fence.run(held, () => fn(lock)).then(resolve, reject);
         });
       } finally {
         releaseOnce();

@@ -99,7 +99,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
     set(tokens) {
       const what = `storing the tokens (key "${key}")`;
       const held = fence.getStore();
-      if (held) {
+      if (held && !held.released) {
         // Under a redisCoordinator's lock: written only while the lock is still this holder's,
         // so a holder that lost it (paused past lockTtlMs) never overwrites its successor's.
         return write(what, async () => {
