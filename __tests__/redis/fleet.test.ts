@@ -100,6 +100,30 @@ it('4 processes × 250 concurrent requests with an expired token: exactly one re
   );
 });
 
+it('8 processes × 500 concurrent requests through one expiry: exactly one rotation, no family revoked, all 4,000 succeed', async () => {
+  const key = `fleet:${++scopes}`;
+  auth.knobs.refreshLatencyMs = 50;
+  const names = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8'];
+  workers = await Promise.all(
+    names.map((name) => startWorker(config(key, name, { requests: 500 }))),
+  );
+  await seed(key);
+
+  const reports = await Promise.all(workers.map((worker) => worker.run()));
+
+  expect(reports.map((report) => report.succeeded)).toEqual(names.map(() => 500));
+  expect(auth.stats.refreshCalls).toBe(1);
+  expect(auth.stats.reuseDetected).toBe(0);
+  expect(auth.stats.familiesRevoked).toBe(0);
+  expect(auth.stats.apiOk).toBe(4_000);
+  expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
+  expect(await client.exists(`${key}:lock`)).toBe(0);
+  console.log(
+    `fleet: 8 × 500 requests, ${auth.stats.refreshCalls} rotation, ${auth.stats.api401} 401s, ` +
+      `slowest process ${Math.round(Math.max(...reports.map((report) => report.ms)))} ms`,
+  );
+});
+
 it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtlMs and complete', async () => {
   const key = `fleet:${++scopes}`;
   const lockTtlMs = 1_500;
