@@ -387,6 +387,26 @@ describe('with Web Locks and BroadcastChannel', () => {
     }
   });
 
+  it('makes two gates of one tab that share one coordinator hear each other, as the in-process and Redis ones do', async () => {
+    const coordinator = make();
+    const refresh = async () => ({ accessToken: 'unused' });
+    const one = createRefreshGate({ refresh, coordinator, initialTokens: { accessToken: 'old' } });
+    const two = createRefreshGate({ refresh, coordinator, initialTokens: { accessToken: 'old' } });
+    const heard: unknown[] = [];
+    two.on('tokens:changed', (tokens) => heard.push(tokens));
+    try {
+      await one.setTokens({ accessToken: 'login', refreshToken: 'r9' });
+      expect(heard).toEqual([{ accessToken: 'login', refreshToken: 'r9' }]);
+      expect(await two.getAccessToken()).toBe('login');
+      await one.clear();
+      expect(heard).toEqual([{ accessToken: 'login', refreshToken: 'r9' }, null]);
+      expect(await two.getAccessToken()).toBeNull();
+    } finally {
+      one.destroy();
+      two.destroy();
+    }
+  });
+
   it('a tab whose store still shows the stale token when the lock comes adopts the tokens it heard', async () => {
     // localStorage reaches the other tabs on its own schedule: in Chromium the lock grant and the
     // announcement can both come before the write. Each gate here has its own view of the store;

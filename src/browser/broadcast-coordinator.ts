@@ -166,6 +166,9 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
       // (as null they would log the other tabs out).
       const known = tokens === null ? null : readTokens(tokens);
       if (known === null && tokens !== null) return;
+      // Gates of this tab sharing this coordinator hear each other at once, as with the
+      // in-process and Redis ones (a channel object does not hear its own messages).
+      for (const listener of [...listeners]) listener(known);
       channel.postMessage({ source: SOURCE, tokens: known });
     },
     subscribe(listener) {
