@@ -13,6 +13,7 @@ import {
   isRefreshGateError,
   type RefreshContext,
   type RefreshGate,
+  type RefreshGateOptions,
   type TokenStore,
   type Tokens,
 } from '../src/index.js';
@@ -642,6 +643,26 @@ describe('the logger never gets a secret', () => {
         return data;
       };
 
+    /**
+     * A gate on a fresh API whose every request gets a 401, refreshing through an auth API that
+     * answers invalid_grant; `options` adds the hook under test. Returns the API, attached.
+     */
+    function gateOn(
+      logger: ReturnType<typeof spyLogger> | undefined,
+      options: Partial<RefreshGateOptions> = {},
+    ) {
+      const { api, authApi } = endpoints();
+      const gate = createRefreshGate({
+        initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
+        refresh: refreshThrough(authApi),
+        ...options,
+        ...(logger ? { logger } : {}),
+      });
+      gates.push(gate);
+      gate.attach(api);
+      return { api, gate };
+    }
+
     /** The error as thrown: it does carry both tokens (else the test would prove nothing). */
     function expectCarriesTheTokens(error: unknown) {
       expect(isAxiosError(error)).toBe(true);
@@ -662,19 +683,13 @@ describe('the logger never gets a secret', () => {
         {
           warning: 'onRefreshFailed threw',
           async run(logger) {
-            const { api, authApi } = endpoints();
             const failures: unknown[] = [];
-            const gate = createRefreshGate({
-              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
-              refresh: refreshThrough(authApi),
+            const { api } = gateOn(logger, {
               onRefreshFailed: (error) => {
                 failures.push(error);
                 throw new Error('logout failed', { cause: error });
               },
-              ...(logger ? { logger } : {}),
             });
-            gates.push(gate);
-            gate.attach(api);
             await api.get('/me').catch(() => undefined);
             await flush();
             expect(failures).toHaveLength(1);
@@ -687,19 +702,13 @@ describe('the logger never gets a secret', () => {
         {
           warning: 'shouldRefresh threw',
           async run(logger) {
-            const { api, authApi } = endpoints();
             const seen: unknown[] = [];
-            const gate = createRefreshGate({
-              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
-              refresh: refreshThrough(authApi),
+            const { api } = gateOn(logger, {
               shouldRefresh: (error) => {
                 seen.push(error);
                 throw new AggregateError([error]);
               },
-              ...(logger ? { logger } : {}),
             });
-            gates.push(gate);
-            gate.attach(api);
             await api.get('/me').catch(() => undefined);
             await flush();
             expect(seen).toHaveLength(1);
@@ -712,15 +721,8 @@ describe('the logger never gets a secret', () => {
         {
           warning: "'refresh:failure' listener threw",
           async run(logger) {
-            const { api, authApi } = endpoints();
             const failures: unknown[] = [];
-            const gate = createRefreshGate({
-              initialTokens: { accessToken: ACCESS, refreshToken: REFRESH },
-              refresh: refreshThrough(authApi),
-              ...(logger ? { logger } : {}),
-            });
-            gates.push(gate);
-            gate.attach(api);
+            const { api, gate } = gateOn(logger);
             gate.on('refresh:failure', ({ error }) => {
               failures.push(error);
               throw new Error('the listener failed', { cause: error });

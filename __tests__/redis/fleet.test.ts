@@ -59,6 +59,21 @@ async function seed(key: string) {
   return tokens;
 }
 
+/**
+ * Seeds the tokens and starts a holder process whose refresh call hangs at the server (which
+ * rotates nothing for it): it holds the lock mid-refresh when this resolves.
+ */
+async function holderMidRefresh(key: string, lockTtlMs: number) {
+  await seed(key);
+  auth.knobs.refreshHang = true;
+  const holder = await startWorker(config(key, 'holder', { requests: 5, lockTtlMs }));
+  workers = [holder];
+  const holding = holder.run();
+  holding.catch(() => {});
+  await until(() => auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
+  return { holder, holding };
+}
+
 function config(key: string, name: string, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
   return {
     name,
@@ -127,14 +142,7 @@ it('8 processes × 500 concurrent requests through one expiry: exactly one rotat
 it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtlMs and complete', async () => {
   const key = `fleet:${++scopes}`;
   const lockTtlMs = 1_500;
-  await seed(key);
-  // The holder's refresh never answers (and never rotates the token: the server stops before).
-  auth.knobs.refreshHang = true;
-  const holder = await startWorker(config(key, 'holder', { requests: 5, lockTtlMs }));
-  workers = [holder];
-  const holding = holder.run();
-  holding.catch(() => {});
-  await until(() => auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
+  const { holder } = await holderMidRefresh(key, lockTtlMs);
   expect(await client.get(`${key}:lock`)).not.toBeNull();
 
   const others = await Promise.all(
@@ -170,14 +178,7 @@ it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtl
 it('the lock holder is stopped (SIGSTOP) past lockTtlMs mid-refresh, then resumed: its requests get the new holder tokens; one rotation (a guard: it held before fencing too, through the new holder announcement)', async () => {
   const key = `fleet:${++scopes}`;
   const lockTtlMs = 1_000;
-  await seed(key);
-  // The holder's refresh call hangs at the server (which rotates nothing for it).
-  auth.knobs.refreshHang = true;
-  const holder = await startWorker(config(key, 'holder', { requests: 5, lockTtlMs }));
-  workers = [holder];
-  const holding = holder.run();
-  holding.catch(() => {});
-  await until(() => auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
+  const { holder, holding } = await holderMidRefresh(key, lockTtlMs);
   holder.signal('SIGSTOP');
   const stoppedAt = Date.now();
   try {
