@@ -145,6 +145,17 @@ describe('the lock key deleted while the holder refreshes', () => {
     expect(a.calls).toHaveLength(1);
   });
 
+  it('Redis lost every key (a restart without persistence): nobody can have taken the lock since, so the holder stores its result (no second call)', async () => {
+    const { key, seed, a } = await scope(30_000);
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    await seed.flushall();
+    a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-A' } });
+    expect(a.calls).toHaveLength(1);
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+  });
+
   it('a holder whose refresh returns after it lost the lock, before any renewal told it: the fenced write refuses its tokens', async () => {
     // A long TTL: no renewal runs during the test; only the fenced write can notice.
     const { key, seed, a, b } = await scope(30_000);

@@ -85,14 +85,17 @@ return 0
 `;
 
 // The holder keeps its lock: extends it while it holds this fencing value, and takes it back if
-// the key is gone (deleted, or expired) and nobody took the lock since (KEYS[2] names the last
-// holder). Anyone else took it: it is lost, even if they released it already.
+// the key is gone (deleted, expired, or Redis restarted empty) and nobody took the lock since
+// (KEYS[2] names the last holder; gone too after a restart). Anyone else took it: it is lost,
+// even if they released it already.
 const RENEW = `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-if not holder and redis.call('GET', KEYS[2]) == ARGV[1] then
+local last = redis.call('GET', KEYS[2])
+if not holder and (not last or last == ARGV[1]) then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', 86400000)
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end

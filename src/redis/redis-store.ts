@@ -7,12 +7,15 @@ import { fence } from './fence.js';
 import { Subscriber } from './subscriber.js';
 
 // The fenced write: the tokens land (and are announced) only while the lock holds this fencing
-// value, or is free and nobody took it since (then it is taken back first).
+// value, or is free and nobody took it since (then it is taken back first; after a restart that
+// lost every key, nobody can have).
 const FENCED_SET = `
 local holder = redis.call('GET', KEYS[2])
 if holder ~= ARGV[2] then
-  if holder or redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
+  local last = redis.call('GET', KEYS[3])
+  if holder or (last and last ~= ARGV[2]) then return 0 end
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
+  redis.call('SET', KEYS[3], ARGV[2], 'PX', 86400000)
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
