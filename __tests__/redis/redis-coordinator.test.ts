@@ -224,7 +224,7 @@ describe('redisCoordinator', () => {
     // The client is not shown: its options may hold a password.
     expect(failure(() => redisCoordinator({ client: {} as Redis, key: 'k' }))).toEqual([
       'INVALID_OPTIONS',
-      'Expected `client` to be an ioredis client, got `...` (object)',
+      'Expected `client` to be an ioredis or a node-redis client, got `...` (object)',
     ]);
     expect(failure(() => redisCoordinator({ client: one, key: 'k', lockTtlMs: -1 }))).toEqual([
       'INVALID_OPTIONS',

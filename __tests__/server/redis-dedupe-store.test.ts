@@ -168,7 +168,7 @@ it('rejects bad options with INVALID_OPTIONS naming the option, before it connec
   ]);
   expect(failure({ client: {} })).toEqual([
     'INVALID_OPTIONS',
-    'Expected `client` to be an ioredis client, got `...` (object)',
+    'Expected `client` to be an ioredis or a node-redis client, got `...` (object)',
   ]);
   const client = new Redis(redis.port, '127.0.0.1', { lazyConnect: true });
   expect(failure({ client, prefix: 5 })).toEqual([

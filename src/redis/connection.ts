@@ -1,52 +1,209 @@
-import type { Redis } from 'ioredis';
-import { expected } from '../format.js';
-import { RefreshGateError } from '../index.js';
+/**
+ * The parts of an ioredis client (`new Redis(...)`, v5 or later) that are used. Written out here,
+ * so that the types hold for an app that installed node-redis and not ioredis.
+ */
+export interface IoredisClient {
+  readonly status: string;
+  eval(script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  duplicate(options?: object): IoredisSubscriber;
+}
 
-/** Connection states in which a command would only wait in ioredis' offline queue, or fail. */
-const DOWN = new Set(['reconnecting', 'close', 'end']);
+/** The subscriber connection an ioredis client's `duplicate()` makes. */
+interface IoredisSubscriber {
+  readonly status: string;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  removeAllListeners(event: string): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
 
 /**
- * An error for a Redis that is down, or `undefined` when the client may still answer. Checked
- * before every command, because ioredis queues commands while it reconnects (by default for up to
- * 20 attempts): a refresh must fail at once with a clear error instead of waiting in that queue.
+ * The parts of a node-redis client (`createClient()` of the `redis` package, v4 or later, not in
+ * `legacyMode`) that are used. It must be connected (`await client.connect()`) by the app.
  */
-export function unavailable(client: Redis, what: string): Error | undefined {
-  if (!DOWN.has(client.status)) return undefined;
-  return redisError(client, what, undefined);
+export interface NodeRedisClient {
+  readonly isReady: boolean;
+  readonly isOpen: boolean;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  duplicate(): NodeRedisSubscriber;
 }
 
-/** Wraps a failed Redis command in an error that says what could not be done and what to check. */
-export function redisError(client: Redis, what: string, cause: unknown): Error {
-  const reason = cause instanceof Error ? `: ${cause.message}` : '';
-  const error = new Error(
-    `Redis is unavailable (connection ${client.status}${reason}); ${what} failed. ` +
-      'Check the connection of the ioredis client given to axios-refresh-gate/redis.',
-    cause === undefined ? undefined : { cause },
-  );
-  error.name = 'RedisUnavailableError';
-  return error;
+/** The subscriber connection a node-redis client's `duplicate()` makes (not yet connected). */
+interface NodeRedisSubscriber {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  subscribe(
+    channel: string,
+    listener: (message: string, channel: string) => void,
+  ): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  quit?(): Promise<unknown>;
+  close?(): Promise<unknown>;
+  destroy?(): void;
+  disconnect?(): Promise<unknown>;
 }
 
-/** Validates the options shared by the coordinator and the store, as the core validates its own. */
-export function checkClientAndKey(options: unknown, factory: string): void {
-  if (typeof options !== 'object' || options === null) {
-    throw invalid('options', `an object { client, key } (${factory})`, options);
-  }
-  const { client, key } = options as { client?: unknown; key?: unknown };
-  const methods = ['eval', 'get', 'set', 'publish', 'duplicate'] as const;
+/** A Redis client this subpath works with: ioredis or node-redis. It is used, never created or closed. */
+export type RedisClient = IoredisClient | NodeRedisClient;
+
+/** A subscriber connection, whichever the client: messages of the channels it was told to hear. */
+export interface PubSub {
+  subscribe(channel: string): void;
+  unsubscribe(channel: string): void;
+  close(): void;
+}
+
+/** The commands the coordinator, the stores and the deduper send, the same for both clients. */
+export interface Connection {
+  /** An error for a client that is down (a command would only wait in its offline queue), or undefined. */
+  down(what: string): Error | undefined;
+  /** Wraps a failed command in an error that says what could not be done and what to check. */
+  failed(what: string, cause: unknown): Error;
+  eval(
+    script: string,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+  ): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  /** A new subscriber connection that calls `onMessage` for each message of a channel it hears. */
+  pubsub(onMessage: (channel: string, message: string) => void): PubSub;
+}
+
+/** ioredis connection states in which a command would only wait in the offline queue, or fail. */
+const DOWN = new Set(['reconnecting', 'close', 'end']);
+
+const ignore = (): void => {};
+
+/** Whether `client` is a node-redis client (it reports `isReady`; ioredis reports `status`). */
+const isNodeRedis = (client: RedisClient): client is NodeRedisClient =>
+  typeof (client as NodeRedisClient).isReady === 'boolean';
+
+/**
+ * One interface over both clients. Each command first checks that the client is connected,
+ * because both queue commands while they reconnect (ioredis by default for 20 attempts, node-redis
+ * for ever): a refresh must fail at once with a clear error instead of waiting in that queue.
+ */
+export function connect(client: RedisClient): Connection {
+  const node = isNodeRedis(client);
+  const status = () =>
+    node ? (client.isReady ? 'ready' : client.isOpen ? 'reconnecting' : 'closed') : client.status;
+  const failed = (what: string, cause: unknown): Error => {
+    const reason = cause instanceof Error ? `: ${cause.message}` : '';
+    const error = new Error(
+      `Redis is unavailable (connection ${status()}${reason}); ${what} failed. ` +
+        `Check the connection of the ${node ? 'node-redis' : 'ioredis'} client given to axios-refresh-gate.`,
+      cause === undefined ? undefined : { cause },
+    );
+    error.name = 'RedisUnavailableError';
+    return error;
+  };
+  return {
+    down: (what) =>
+      (node ? client.isReady : !DOWN.has(client.status)) ? undefined : failed(what, undefined),
+    failed,
+    eval: node
+      ? (script, keys, args) =>
+          client.eval(script, { keys: [...keys], arguments: args.map(String) })
+      : (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
+    get: (key) => client.get(key),
+    pubsub: node
+      ? (onMessage) => nodeRedisPubSub(client, onMessage)
+      : (onMessage) => ioredisPubSub(client, onMessage),
+  };
+}
+
+function ioredisPubSub(
+  client: IoredisClient,
+  onMessage: (channel: string, message: string) => void,
+): PubSub {
+  const channels = new Set<string>();
+  // It subscribes itself on every 'ready' (also after a reconnect, and with enableOfflineQueue:
+  // false); ioredis doing it as well would only repeat it.
+  const connection = client.duplicate({ autoResubscribe: false, lazyConnect: false });
+  // Connection problems surface as failed commands on the main client; the subscriber's own
+  // 'error' events would only repeat them (and, unhandled, be logged by ioredis).
+  connection.on('error', ignore);
+  connection.on('ready', () => {
+    if (channels.size > 0) connection.subscribe(...channels).catch(ignore);
+  });
+  connection.on('message', onMessage);
+  return {
+    subscribe(channel) {
+      channels.add(channel);
+      if (connection.status === 'ready') connection.subscribe(channel).catch(ignore);
+    },
+    unsubscribe(channel) {
+      channels.delete(channel);
+      if (connection.status === 'ready') connection.unsubscribe(channel).catch(ignore);
+    },
+    close() {
+      channels.clear();
+      connection.removeAllListeners('message');
+      connection.removeAllListeners('ready');
+      // QUIT lets Redis close the connection at once; disconnect() on a socket that never hears
+      // back keeps a 2 s timer of ioredis' alive (and with it the process).
+      if (connection.status === 'ready') connection.quit().catch(() => connection.disconnect());
+      else connection.disconnect();
+    },
+  };
+}
+
+function nodeRedisPubSub(
+  client: NodeRedisClient,
+  onMessage: (channel: string, message: string) => void,
+): PubSub {
+  const channels = new Set<string>();
+  let closed = false;
+  const connection = client.duplicate();
+  const listener = (message: string, channel: string) => {
+    if (!closed) onMessage(channel, message);
+  };
+  // node-redis subscribes again by itself after a reconnect; a channel asked for before the
+  // first connect (its offline queue may be disabled) is subscribed once it is ready.
+  const send = (channel: string) => connection.subscribe(channel, listener).catch(ignore);
+  let subscribed = false;
+  connection.on('error', ignore);
+  connection.on('ready', () => {
+    if (!subscribed) for (const channel of channels) send(channel);
+    subscribed = true;
+  });
+  connection.connect().catch(ignore);
+  return {
+    subscribe(channel) {
+      channels.add(channel);
+      if (connection.isReady) send(channel);
+    },
+    unsubscribe(channel) {
+      channels.delete(channel);
+      if (connection.isReady) connection.unsubscribe(channel).catch(ignore);
+    },
+    close() {
+      closed = true;
+      channels.clear();
+      const stop = connection.close ?? connection.quit;
+      const kill = () => (connection.destroy ?? connection.disconnect)?.call(connection);
+      if (connection.isReady && stop) stop.call(connection).catch(kill);
+      else Promise.resolve().then(kill).catch(ignore);
+    },
+  };
+}
+
+/** Throws, through `fail`, unless `client` is an ioredis or a node-redis client. */
+export function checkClient(
+  client: unknown,
+  fail: (name: string, what: string, value: unknown) => Error,
+): asserts client is RedisClient {
+  const methods = ['eval', 'get', 'duplicate'] as const;
   if (
     typeof client !== 'object' ||
     client === null ||
     methods.some((name) => typeof (client as Record<string, unknown>)[name] !== 'function')
   ) {
-    throw invalid('client', 'an ioredis client', client);
+    throw fail('client', 'an ioredis or a node-redis client', client);
   }
-  if (typeof key !== 'string' || key === '') {
-    throw invalid('key', 'a non-empty string', key);
-  }
-}
-
-/** A bad option of this subpath: the core's one error class, with the code the core uses. */
-export function invalid(name: string, what: string, value: unknown): RefreshGateError {
-  return new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { type Coordinator, type HeldLock, RefreshGateError, type Tokens } from '../index.js';
 import { readTokens } from '../token-shape.js';
-import { checkClientAndKey, invalid, redisError, unavailable } from './connection.js';
+import { connect, type RedisClient } from './connection.js';
 import { type Fence, fence } from './fence.js';
+import { checkClientAndKey, invalid } from './options.js';
 import { ignore, Subscriber } from './subscriber.js';
 
 /**
@@ -15,8 +15,11 @@ import { ignore, Subscriber } from './subscriber.js';
  * ```
  */
 export interface RedisCoordinatorOptions {
-  /** An ioredis client; it is used, never created or closed. A subscriber is made from it with `client.duplicate()`. */
-  readonly client: Redis;
+  /**
+   * An ioredis client, or a connected node-redis (`redis`) client; it is used, never created or
+   * closed. A subscriber connection is made from it with `client.duplicate()`.
+   */
+  readonly client: RedisClient;
   /**
    * Names the scope: every process using the same key refreshes one at a time. Used as a prefix
    * (`<key>:lock`, `<key>:holder`, `<key>:queue`, `<key>:alive`, `<key>:seq`, channel
@@ -102,6 +105,8 @@ end
 return 0
 `;
 
+const PUBLISH = `return redis.call('PUBLISH', ARGV[1], ARGV[2])`;
+
 // A waiter that gives up leaves the queue; if it was at the head, the next one is told.
 const LEAVE = `
 local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
@@ -141,7 +146,8 @@ return 0
  */
 export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator {
   checkClientAndKey(options, 'redisCoordinator');
-  const { client, key, lockTtlMs = DEFAULT_LOCK_TTL_MS } = options;
+  const { key, lockTtlMs = DEFAULT_LOCK_TTL_MS } = options;
+  const redis = connect(options.client);
   if (typeof lockTtlMs !== 'number' || !Number.isFinite(lockTtlMs) || lockTtlMs < 100) {
     throw invalid('lockTtlMs', 'a finite number >= 100', lockTtlMs);
   }
@@ -155,7 +161,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   let calls = 0;
   let disposed = false;
 
-  const subscriber = new Subscriber(client, false);
+  const subscriber = new Subscriber(redis, false);
   const listeners = new Set<(tokens: Tokens | null) => void>();
   const wakers = new Set<() => void>();
   let listening = false;
@@ -187,7 +193,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   };
 
   const release = (id: string) => {
-    client.eval(RELEASE, 1, lockKey, id, channel).catch(ignore);
+    redis.eval(RELEASE, [lockKey], [id, channel]).catch(ignore);
   };
 
   const acquire = (signal: AbortSignal, timeoutMs: number) =>
@@ -211,7 +217,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         if (done) return;
         cleanup();
         // Sent on the same connection after any attempt in flight, so Redis runs it after that.
-        if (leave) client.eval(LEAVE, 2, ...queueKeys, id, channel).catch(ignore);
+        if (leave) redis.eval(LEAVE, queueKeys, [id, channel]).catch(ignore);
         reject(error);
       };
       const onAbort = () => giveUp(signal.reason, true);
@@ -222,15 +228,15 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
           again = true;
           return;
         }
-        const down = unavailable(client, 'taking the refresh lock');
+        const down = redis.down('taking the refresh lock');
         if (down) {
           giveUp(down, false);
           return;
         }
         inFlight = true;
         clearTimeout(poll);
-        client
-          .eval(ACQUIRE, 5, lockKey, ...queueKeys, `${key}:seq`, holderKey, id, ttl, WAITER_TTL_MS)
+        redis
+          .eval(ACQUIRE, [lockKey, ...queueKeys, `${key}:seq`, holderKey], [id, ttl, WAITER_TTL_MS])
           .then(
             (won) => {
               inFlight = false;
@@ -250,7 +256,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
             },
             (error: unknown) => {
               inFlight = false;
-              giveUp(redisError(client, 'taking the refresh lock', error), true);
+              giveUp(redis.failed('taking the refresh lock', error), true);
             },
           );
       }
@@ -301,7 +307,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       };
       let renewedAt = Date.now();
       const renew = () =>
-        client.eval(RENEW, 2, lockKey, holderKey, id, ttl).then(
+        redis.eval(RENEW, [lockKey, holderKey], [id, ttl]).then(
           (held) => {
             if (held === 1) renewedAt = Date.now();
             else lose();
@@ -345,8 +351,8 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
     publish(tokens) {
       // Gates sharing this coordinator hear each other at once, as with the in-process one.
       for (const listener of [...listeners]) listener(tokens);
-      if (disposed || unavailable(client, 'publishing tokens')) return;
-      client.publish(channel, JSON.stringify({ from: member, tokens })).catch(ignore);
+      if (disposed || redis.down('publishing tokens')) return;
+      redis.eval(PUBLISH, [], [channel, JSON.stringify({ from: member, tokens })]).catch(ignore);
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { isRefreshGateError, type TokenStore, type Tokens } from '../index.js';
 import { readTokens } from '../token-shape.js';
-import { checkClientAndKey, redisError, unavailable } from './connection.js';
+import { connect, type RedisClient } from './connection.js';
 import { fence } from './fence.js';
+import { checkClientAndKey } from './options.js';
 import { Subscriber } from './subscriber.js';
 
 // The fenced write: the tokens land (and are announced) only while the lock holds this fencing
@@ -22,6 +22,10 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;
 
+// A plain write (no lock held) or a clear: the key is written before the change is announced.
+const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1`;
+const CLEAR = `redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
+
 /**
  * Options of {@link redisStore}.
  *
@@ -31,8 +35,8 @@ return 1
  * ```
  */
 export interface RedisStoreOptions {
-  /** An ioredis client; it is used, never created or closed. */
-  readonly client: Redis;
+  /** An ioredis client, or a connected node-redis (`redis`) client; it is used, never created or closed. */
+  readonly client: RedisClient;
   /** The Redis key holding the tokens as JSON; changes are announced on channel `<key>:changed`. */
   readonly key: string;
 }
@@ -64,19 +68,20 @@ export interface RedisStoreOptions {
  */
 export function redisStore(options: RedisStoreOptions): TokenStore {
   checkClientAndKey(options, 'redisStore');
-  const { client, key } = options;
+  const { key } = options;
+  const redis = connect(options.client);
   const channel = `${key}:changed`;
   const origin = randomUUID();
-  const subscriber = new Subscriber(client, true);
+  const subscriber = new Subscriber(redis, true);
 
   const write = async (what: string, command: () => Promise<unknown>) => {
-    const down = unavailable(client, what);
+    const down = redis.down(what);
     if (down) throw down;
     try {
       await command();
     } catch (error) {
       if (isRefreshGateError(error)) throw error;
-      throw redisError(client, what, error);
+      throw redis.failed(what, error);
     }
   };
   const announce = (tokens: Tokens | null) => JSON.stringify({ from: origin, tokens });
@@ -84,13 +89,13 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
   return {
     async get() {
       const what = `reading the tokens (key "${key}")`;
-      const down = unavailable(client, what);
+      const down = redis.down(what);
       if (down) throw down;
       let raw: string | null;
       try {
-        raw = await client.get(key);
+        raw = await redis.get(key);
       } catch (error) {
-        throw redisError(client, what, error);
+        throw redis.failed(what, error);
       }
       if (raw === null) return null;
       try {
@@ -106,32 +111,21 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
         // Under a redisCoordinator's lock: written only while the lock is still this holder's,
         // so a holder that lost it (paused past lockTtlMs) never overwrites its successor's.
         return write(what, async () => {
-          const written = await client.eval(
+          const written = await redis.eval(
             FENCED_SET,
-            3,
-            key,
-            held.lockKey,
-            held.holderKey,
-            JSON.stringify(tokens),
-            held.id,
-            channel,
-            announce(tokens),
-            held.ttl,
+            [key, held.lockKey, held.holderKey],
+            [JSON.stringify(tokens), held.id, channel, announce(tokens), held.ttl],
           );
           if (written !== 1) throw held.lost();
         });
       }
-      // One connection runs commands in order: the key is written before the message goes out.
       return write(what, () =>
-        Promise.all([
-          client.set(key, JSON.stringify(tokens)),
-          client.publish(channel, announce(tokens)),
-        ]),
+        redis.eval(SET, [key], [JSON.stringify(tokens), channel, announce(tokens)]),
       );
     },
     clear() {
       return write(`clearing the tokens (key "${key}")`, () =>
-        Promise.all([client.del(key), client.publish(channel, announce(null))]),
+        redis.eval(CLEAR, [key], [channel, announce(null)]),
       );
     },
     subscribe(listener) {

@@ -1,19 +1,18 @@
-import type { Redis } from 'ioredis';
+import type { Connection, PubSub } from './connection.js';
 
 /**
- * One subscriber connection, made with `client.duplicate()` on first use (a connection in
- * subscriber mode can run no other command), serving several channels. It subscribes once the
- * connection is ready, and again after every reconnect, so it also works with
- * `enableOfflineQueue: false`.
+ * One subscriber connection, made on first use (a connection in subscriber mode can run no other
+ * command), serving several channels. It subscribes once the connection is ready, and again after
+ * every reconnect, so it also works with the client's offline queue disabled.
  */
 export class Subscriber {
-  readonly #client: Redis;
+  readonly #connection: Connection;
   readonly #closeWhenIdle: boolean;
-  #connection: Redis | undefined;
+  #pubsub: PubSub | undefined;
   readonly #channels = new Map<string, Set<(message: string) => void>>();
 
-  constructor(client: Redis, closeWhenIdle: boolean) {
-    this.#client = client;
+  constructor(connection: Connection, closeWhenIdle: boolean) {
+    this.#connection = connection;
     this.#closeWhenIdle = closeWhenIdle;
   }
 
@@ -23,8 +22,11 @@ export class Subscriber {
     if (!handlers) {
       handlers = new Set();
       this.#channels.set(channel, handlers);
-      const connection = this.#connect();
-      if (connection.status === 'ready') connection.subscribe(channel).catch(ignore);
+      this.#pubsub ??= this.#connection.pubsub((on, message) => {
+        const current = this.#channels.get(on);
+        if (current) for (const each of [...current]) each(message);
+      });
+      this.#pubsub.subscribe(channel);
     }
     handlers.add(handler);
     const own = handlers;
@@ -32,43 +34,16 @@ export class Subscriber {
       if (!own.delete(handler) || own.size > 0 || this.#channels.get(channel) !== own) return;
       this.#channels.delete(channel);
       if (this.#closeWhenIdle && this.#channels.size === 0) this.close();
-      else if (this.#connection?.status === 'ready')
-        this.#connection.unsubscribe(channel).catch(ignore);
+      else this.#pubsub?.unsubscribe(channel);
     };
   }
 
   /** Closes the connection; a later `listen` opens a new one. */
   close(): void {
-    const connection = this.#connection;
-    this.#connection = undefined;
+    const pubsub = this.#pubsub;
+    this.#pubsub = undefined;
     this.#channels.clear();
-    if (!connection) return;
-    connection.removeAllListeners('message');
-    connection.removeAllListeners('ready');
-    // QUIT lets Redis close the connection at once; disconnect() on a socket that never hears
-    // back keeps a 2 s timer of ioredis' alive (and with it the process).
-    if (connection.status === 'ready') connection.quit().catch(() => connection.disconnect());
-    else connection.disconnect();
-  }
-
-  #connect(): Redis {
-    if (this.#connection) return this.#connection;
-    // The subscriber resubscribes itself on 'ready'; ioredis doing it as well would only repeat it.
-    const connection = this.#client.duplicate({ autoResubscribe: false, lazyConnect: false });
-    // Connection problems surface as failed commands on the main client; the subscriber's own
-    // 'error' events would only repeat them (and, unhandled, be logged by ioredis).
-    connection.on('error', ignore);
-    connection.on('ready', () => {
-      const channels = [...this.#channels.keys()];
-      if (channels.length > 0) connection.subscribe(...channels).catch(ignore);
-    });
-    connection.on('message', (channel: string, message: string) => {
-      const handlers = this.#channels.get(channel);
-      if (!handlers) return;
-      for (const handler of [...handlers]) handler(message);
-    });
-    this.#connection = connection;
-    return connection;
+    pubsub?.close();
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { checkClient, connect, type RedisClient } from '../redis/connection.js';
 import { Subscriber } from '../redis/subscriber.js';
 import type { DedupeClaim, DedupeStore } from './dedupe-store.js';
 import { invalid } from './refresh-deduper.js';
@@ -14,8 +14,11 @@ import { watchers } from './watchers.js';
  * ```
  */
 export interface RedisDedupeStoreOptions {
-  /** An ioredis client; it is used, never created or closed. A subscriber is made with `client.duplicate()`. */
-  readonly client: Redis;
+  /**
+   * An ioredis client, or a connected node-redis (`redis`) client; it is used, never created or
+   * closed. A subscriber is made with `client.duplicate()`.
+   */
+  readonly client: RedisClient;
   /** Prefix of the keys (`<prefix><sha256>`) and of the channel (`<prefix>settled`). @default 'refresh-dedupe:' */
   readonly prefix?: string;
 }
@@ -58,19 +61,13 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
     throw invalid('options', 'an object { client, prefix? }', options);
   }
   const { client, prefix = 'refresh-dedupe:' } = options;
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof client.eval !== 'function' ||
-    typeof client.duplicate !== 'function'
-  ) {
-    throw invalid('client', 'an ioredis client', client);
-  }
+  checkClient(client, invalid);
   if (typeof prefix !== 'string') {
     throw invalid('prefix', 'a string', prefix);
   }
   const channel = `${prefix}settled`;
-  const subscriber = new Subscriber(client, false);
+  const redis = connect(client);
+  const subscriber = new Subscriber(redis, false);
   const { watch, notify, clear } = watchers();
   let listening = false;
   const pending = (token: string) => JSON.stringify({ s: 'pending', t: token });
@@ -80,7 +77,7 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
       const key = prefix + hash;
       for (let attempt = 0; ; attempt++) {
         const token = randomUUID();
-        const current = (await client.eval(CLAIM, 1, key, pending(token), leaseMs)) as
+        const current = (await redis.eval(CLAIM, [key], [pending(token), leaseMs])) as
           | string
           | null;
         if (current === null) return { state: 'claimed', token };
@@ -92,18 +89,18 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
         if (parsed?.s === 'pending') return { state: 'busy' };
         // Not ours (corrupted, or another program's key): drop it once and claim again.
         if (attempt > 0) return { state: 'busy' };
-        await client.eval(ABANDON, 1, key, current, channel, hash);
+        await redis.eval(ABANDON, [key], [current, channel, hash]);
       }
     },
     async renew(hash, token, leaseMs) {
-      return (await client.eval(RENEW, 1, prefix + hash, pending(token), leaseMs)) === 1;
+      return (await redis.eval(RENEW, [prefix + hash], [pending(token), leaseMs])) === 1;
     },
     async fulfil(hash, token, value, graceMs) {
       const done = JSON.stringify({ s: 'done', v: value });
-      await client.eval(FULFIL, 1, prefix + hash, pending(token), done, graceMs, channel, hash);
+      await redis.eval(FULFIL, [prefix + hash], [pending(token), done, graceMs, channel, hash]);
     },
     async abandon(hash, token) {
-      await client.eval(ABANDON, 1, prefix + hash, pending(token), channel, hash);
+      await redis.eval(ABANDON, [prefix + hash], [pending(token), channel, hash]);
     },
     watch(hash, onChange) {
       if (!listening) {
