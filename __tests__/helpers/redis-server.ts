@@ -1,6 +1,7 @@
 /**
  * Starts a real `redis-server` (the Debian package; `npm run test:redis` installs it through
- * scripts/ensure-system-deps.sh) on a free loopback port, without persistence, and stops it.
+ * scripts/ensure-system-deps.sh) on a free loopback port, without persistence unless asked, and
+ * stops it.
  *
  * @example
  * ```ts
@@ -67,7 +68,11 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-function launch(port: number, dir: string): { child: ChildProcess; output: () => string } {
+function launch(
+  port: number,
+  dir: string,
+  persistence: boolean,
+): { child: ChildProcess; output: () => string } {
   const child = spawn(
     'redis-server',
     [
@@ -78,7 +83,9 @@ function launch(port: number, dir: string): { child: ChildProcess; output: () =>
       '--save',
       '',
       '--appendonly',
-      'no',
+      persistence ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
       '--dir',
       dir,
       '--protected-mode',
@@ -133,7 +140,15 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+export interface RedisServerOptions {
+  /**
+   * Keep the data across a restart, as a production Redis does (append-only file, fsync on every
+   * write). @default false: a restart loses every key.
+   */
+  readonly persistence?: boolean;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'refresh-gate-redis-'));
   let port = 0;
   let current: ChildProcess | undefined;
@@ -141,7 +156,7 @@ export async function startRedisServer(): Promise<RedisServer> {
   const start = async (attempts: number): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       port = port || (await freePort());
-      const { child, output } = launch(port, dir);
+      const { child, output } = launch(port, dir, options.persistence === true);
       try {
         await waitUntilUp(child, port, output);
         current = child;

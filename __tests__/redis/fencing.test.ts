@@ -103,10 +103,20 @@ async function scope(lockTtlMs: number, onAbort?: () => unknown) {
   return { key, seed, a: member(key, lockTtlMs, onAbort), b: member(key, lockTtlMs) };
 }
 
+/**
+ * What Redis holds once the holder was away (paused, cut off) past its lease while Redis served
+ * the scope: the lock gone, the lease (l) over, no gap since long (s). The next member in line
+ * takes it over at once. (Deleting the key alone is not enough: the holder's lease runs on.)
+ */
+async function lockTakeable(seed: Redis, key: string) {
+  await seed.del(`${key}:lock`);
+  await seed.hset(`${key}:live`, 's', 0, 'l', 0);
+}
+
 const stored = async (client: Redis, key: string) =>
   JSON.parse((await client.get(`${key}:tokens`)) ?? 'null') as Tokens | null;
 
-describe('the lock key deleted while the holder refreshes', () => {
+describe('the holder loses its lock while it refreshes', () => {
   it("another process takes it: the holder's refresh is aborted with LOCK_LOST at its next renewal, and it takes the new holder's tokens", async () => {
     // Renewal every second: B takes the lock well before A renews.
     const { key, seed, a, b } = await scope(3_000);
@@ -114,7 +124,7 @@ describe('the lock key deleted while the holder refreshes', () => {
     await until(() => a.calls.length === 1, "A's refresh call");
     const signal = a.calls[0]?.ctx.signal as AbortSignal;
 
-    await seed.del(`${key}:lock`);
+    await lockTakeable(seed, key);
     // B, with the same expired token, gets the lock and rotates.
     const second = b.api.get('/me');
     await until(() => b.calls.length === 1, "B's refresh call");
@@ -132,7 +142,27 @@ describe('the lock key deleted while the holder refreshes', () => {
     expect(a.gate.state).toMatchObject({ status: 'idle', failures: 0 });
   });
 
-  it('nobody takes it: the holder takes the lock back at its renewal and completes (one rotation)', async () => {
+  it('its key deleted while its lease runs: the next member waits for the lease; the holder takes the lock back at its renewal (one rotation)', async () => {
+    const { key, seed, a, b } = await scope(600);
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    const second = b.api.get('/me');
+    await until(async () => (await seed.zcard(`${key}:queue`)) === 1, 'B queued');
+    // Redis has served the scope for over lockTtlMs / 2: only the lease keeps B from taking over.
+    await sleep(400);
+    await seed.del(`${key}:lock`);
+    await until(async () => (await seed.get(`${key}:lock`)) !== null, 'the lock taken again');
+    await sleep(700);
+    expect(b.calls).toHaveLength(0);
+    expect(a.calls[0]?.ctx.signal.aborted).toBe(false);
+    a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+    await expect(first).resolves.toMatchObject({ data: { auth: 'Bearer access-A' } });
+    await expect(second).resolves.toMatchObject({ data: { auth: 'Bearer access-A' } });
+    expect(b.calls).toHaveLength(0);
+    expect(await stored(seed, key)).toEqual({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+  });
+
+  it('its key deleted, nobody else waiting: the holder takes the lock back at its renewal and completes (one rotation)', async () => {
     const { key, seed, a } = await scope(300);
     const first = a.api.get('/me');
     await until(() => a.calls.length === 1, "A's refresh call");
@@ -161,7 +191,7 @@ describe('the lock key deleted while the holder refreshes', () => {
     const { key, seed, a, b } = await scope(30_000);
     const first = a.api.get('/me');
     await until(() => a.calls.length === 1, "A's refresh call");
-    await seed.del(`${key}:lock`);
+    await lockTakeable(seed, key);
     const second = b.api.get('/me');
     await until(() => b.calls.length === 1, "B's refresh call");
 
@@ -197,7 +227,7 @@ describe('the lock key deleted while the holder refreshes', () => {
     const first = a.api.get('/me');
     await until(() => stalled, "A's double-check under the lock");
     // Meanwhile its lock expires and B takes over.
-    await seed.del(`${key}:lock`);
+    await lockTakeable(seed, key);
     const second = b.api.get('/me');
     await until(() => b.calls.length === 1, "B's refresh call");
     stall.resolve();
@@ -245,7 +275,7 @@ describe('a refresh that honours ctx.signal, when the lock is lost mid-refresh',
       await until(() => a.calls.length === 1, "A's refresh call");
       const signal = a.calls[0]?.ctx.signal as AbortSignal;
 
-      await seed.del(`${key}:lock`);
+      await lockTakeable(seed, key);
       const second = b.api.get('/me');
       await until(() => b.calls.length === 1, "B's refresh call");
       // A's refresh rejects with its abort as soon as the renewal finds the lock gone.

@@ -14,6 +14,7 @@
 import { Agent } from 'node:http';
 import axios, { isAxiosError } from 'axios';
 import Redis from 'ioredis';
+import { createClient } from 'redis';
 import { attachRefreshGate, isRefreshGateError } from '../../src/index.js';
 import { redisCoordinator, redisStore } from '../../src/redis/index.js';
 import { refreshTokens } from '../storm.js';
@@ -28,6 +29,8 @@ export interface WorkerConfig {
   lockTtlMs: number;
   refreshTimeoutMs: number;
   queueTimeoutMs: number;
+  /** The Redis client this process uses. @default 'ioredis' */
+  client?: 'ioredis' | 'node-redis';
 }
 
 export interface WorkerReport {
@@ -57,13 +60,25 @@ function errorKind(reason: unknown): string {
   return reason instanceof Error ? reason.name : typeof reason;
 }
 
+/** Either client, connected; `close()` ends it whatever state it is in. */
+async function connect(config: WorkerConfig) {
+  if (config.client === 'node-redis') {
+    const client = createClient({ socket: { host: '127.0.0.1', port: config.redisPort } });
+    client.on('error', () => {});
+    await client.connect();
+    return Object.assign(client, { close: () => client.destroy() });
+  }
+  const client = new Redis(config.redisPort, '127.0.0.1', { disconnectTimeout: 200 });
+  client.on('error', () => {});
+  await client.ping();
+  return Object.assign(client, { close: () => client.disconnect() });
+}
+
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.FLEET_WORKER ?? '') as WorkerConfig;
   const send = (message: WorkerMessage) => process.send?.(message);
 
-  const redis = new Redis(config.redisPort, '127.0.0.1', { disconnectTimeout: 200 });
-  redis.on('error', () => {});
-  await redis.ping();
+  const redis = await connect(config);
   const agent = new Agent({ keepAlive: true });
   const api = axios.create({ baseURL: config.authUrl, httpAgent: agent });
   const coordinator = redisCoordinator({
@@ -116,7 +131,7 @@ async function main(): Promise<void> {
       gate.destroy();
       coordinator.dispose?.();
       agent.destroy();
-      redis.disconnect();
+      await redis.close();
       process.disconnect?.();
     }
   });

@@ -14,7 +14,7 @@ interface IoredisSubscriber {
   readonly status: string;
   subscribe(...channels: string[]): Promise<unknown>;
   unsubscribe(...channels: string[]): Promise<unknown>;
-  on(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: Listener): unknown;
   removeAllListeners(event: string): unknown;
   quit(): Promise<unknown>;
   disconnect(): void;
@@ -41,12 +41,16 @@ interface NodeRedisSubscriber {
     listener: (message: string, channel: string) => void,
   ): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
-  on(event: string, listener: (...args: never[]) => void): unknown;
+  on(event: string, listener: Listener): unknown;
   quit?(): Promise<unknown>;
   close?(): Promise<unknown>;
   destroy?(): void;
   disconnect?(): Promise<unknown>;
 }
+
+/** An event listener, as both clients declare it (`any`: a narrower type would not accept theirs). */
+// biome-ignore lint/suspicious/noExplicitAny: the clients' own listener type
+type Listener = (...args: any[]) => void;
 
 /** A Redis client this subpath works with: ioredis or node-redis. It is used, never created or closed. */
 export type RedisClient = IoredisClient | NodeRedisClient;

@@ -36,7 +36,10 @@ export interface RedisCoordinatorOptions {
 }
 
 const DEFAULT_LOCK_TTL_MS = 5_000;
-/** Waiters poll at most this far apart; a release wakes them earlier, through the channel. */
+/**
+ * Waiters poll at most this far apart (and at most lockTtlMs / 4 apart, so that their polls keep
+ * the scope's liveness record gapless); a release wakes them earlier, through the channel.
+ */
 const MAX_POLL_MS = 250;
 const MIN_POLL_MS = 10;
 /**
@@ -45,15 +48,34 @@ const MIN_POLL_MS = 10;
  */
 const WAITER_TTL_MS = 5_000;
 
+/** What `<key>:holder` holds once its last holder let the lock go (and the channel's wake-up). */
 const RELEASED = 'released';
+
+// Every script that a member of the scope runs while it waits or holds keeps `<key>:live`: since
+// when Redis has served the scope without a gap longer than lockTtlMs / 2 (s), and when last (t).
+// A gap means nobody could renew (Redis paused with CLIENT PAUSE, restarted, or the scope idle).
+const LIVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gap = tonumber(ARGV[2]) / 2
+local tick = tonumber(redis.call('HGET', KEYS[6], 't'))
+if not tick or now - tick > gap then redis.call('HSET', KEYS[6], 's', now) end
+redis.call('HSET', KEYS[6], 't', now)
+redis.call('PEXPIRE', KEYS[6], 86400000)
+local since = tonumber(redis.call('HGET', KEYS[6], 's'))
+`;
 
 // A FIFO lock. Waiters take a ticket (INCR) and queue in a sorted set; only the head may take the
 // lock, with SET NX PX and its own fencing value. Every call renews the caller's liveness
 // deadline; waiters whose deadline passed (dead processes) are dropped, so they cannot block the
 // queue. TIME is read inside the script, so that clocks of different hosts do not matter.
-const ACQUIRE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+// A lock its holder did not let go (it expired or was deleted, or Redis lost every key and this
+// member knew the scope before, ARGV[4]) is taken over only once the holder's lease (l: when its
+// last renewal runs out) is over, and Redis has served the scope for lockTtlMs / 2 without a gap.
+// So a holder that is alive renews and keeps its lock: one whose key was deleted (its lease runs
+// on), and one kept from Redis (a CLIENT PAUSE, a restart), which renews within lockTtlMs / 3 of
+// Redis serving again.
+const ACQUIRE = `${LIVE}
 local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, member in ipairs(dead) do
   redis.call('ZREM', KEYS[2], member)
@@ -67,20 +89,27 @@ redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) * 2)
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-if head == ARGV[1] and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('SET', KEYS[5], ARGV[1], 'PX', 86400000)
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  return 1
+if head ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local last = redis.call('GET', KEYS[5])
+if last ~= '${RELEASED}' and (last or ARGV[4] == '1') then
+  local lease = tonumber(redis.call('HGET', KEYS[6], 'l')) or 0
+  if now < lease or now - since < gap then return 0 end
 end
-return 0
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[5], ARGV[1])
+redis.call('HSET', KEYS[6], 'l', now + tonumber(ARGV[2]))
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
 `;
 
-// Only the owner (same fencing value) deletes the lock: one whose lock expired and was taken by
+// Only the owner (same fencing value) lets the lock go: one whose lock expired and was taken by
 // another process must not release that other process's lock.
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or (not holder and redis.call('GET', KEYS[2]) == ARGV[1]) then
   redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '${RELEASED}')
   redis.call('PUBLISH', ARGV[2], '${RELEASED}')
   return 1
 end
@@ -89,20 +118,16 @@ return 0
 
 // The holder keeps its lock: extends it while it holds this fencing value, and takes it back if
 // the key is gone (deleted, expired, or Redis restarted empty) and nobody took the lock since
-// (KEYS[2] names the last holder; gone too after a restart). Anyone else took it: it is lost,
+// (KEYS[5] names the last holder; gone too after a restart). Anyone else took it: it is lost,
 // even if they released it already.
-const RENEW = `
+const RENEW = `${LIVE}
 local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-local last = redis.call('GET', KEYS[2])
-if not holder and (not last or last == ARGV[1]) then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', 86400000)
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
+local last = redis.call('GET', KEYS[5])
+if holder ~= ARGV[1] and (holder or (last and last ~= ARGV[1])) then return 0 end
+redis.call('SET', KEYS[5], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[6], 'l', now + tonumber(ARGV[2]))
+return 1
 `;
 
 const PUBLISH = `return redis.call('PUBLISH', ARGV[1], ARGV[2])`;
@@ -156,6 +181,10 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   /** The last process that took the lock: a holder whose key expired may take it back only if it is still itself. */
   const holderKey = `${key}:holder`;
   const queueKeys = [`${key}:queue`, `${key}:alive`] as const;
+  const keys = [lockKey, ...queueKeys, `${key}:seq`, holderKey, `${key}:live`];
+  const pollMax = Math.min(MAX_POLL_MS, ttl / 4);
+  /** Whether this member has heard from Redis about the scope: then a scope without keys lost them. */
+  let known = false;
   const channel = `${key}:events`;
   const member = randomUUID();
   let calls = 0;
@@ -193,7 +222,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   };
 
   const release = (id: string) => {
-    redis.eval(RELEASE, [lockKey], [id, channel]).catch(ignore);
+    redis.eval(RELEASE, [lockKey, holderKey], [id, channel]).catch(ignore);
   };
 
   const acquire = (signal: AbortSignal, timeoutMs: number) =>
@@ -203,6 +232,8 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       let inFlight = false;
       let again = false;
       let pollMs = MIN_POLL_MS;
+      /** Since when Redis has been unreachable, while this waiter waits. */
+      let outage: number | undefined;
       let poll: ReturnType<typeof setTimeout> | undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -221,6 +252,17 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         reject(error);
       };
       const onAbort = () => giveUp(signal.reason, true);
+      const later = () => {
+        poll = setTimeout(attempt, pollMs);
+        pollMs = Math.min(pollMs * 2, pollMax);
+      };
+      // Redis away for less than lockTtlMs (a restart, a failover) is waited out, as a holder
+      // is given lockTtlMs to renew; longer, the refresh fails with the reason.
+      const unreachable = (error: Error, leave: boolean) => {
+        outage ??= Date.now();
+        if (Date.now() - outage >= ttl) giveUp(error, leave);
+        else later();
+      };
 
       function attempt(): void {
         if (done) return;
@@ -230,35 +272,34 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         }
         const down = redis.down('taking the refresh lock');
         if (down) {
-          giveUp(down, false);
+          unreachable(down, false);
           return;
         }
         inFlight = true;
         clearTimeout(poll);
-        redis
-          .eval(ACQUIRE, [lockKey, ...queueKeys, `${key}:seq`, holderKey], [id, ttl, WAITER_TTL_MS])
-          .then(
-            (won) => {
-              inFlight = false;
-              if (won === 1) {
-                // Granted after the caller gave up: hand the lock straight back.
-                if (done) return release(id);
-                cleanup();
-                return resolve(id);
-              }
-              if (done) return;
-              if (again) {
-                again = false;
-                return attempt();
-              }
-              poll = setTimeout(attempt, pollMs);
-              pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
-            },
-            (error: unknown) => {
-              inFlight = false;
-              giveUp(redis.failed('taking the refresh lock', error), true);
-            },
-          );
+        redis.eval(ACQUIRE, keys, [id, ttl, WAITER_TTL_MS, known ? 1 : 0]).then(
+          (won) => {
+            inFlight = false;
+            known = true;
+            outage = undefined;
+            if (won === 1) {
+              // Granted after the caller gave up: hand the lock straight back.
+              if (done) return release(id);
+              cleanup();
+              return resolve(id);
+            }
+            if (done) return;
+            if (again) {
+              again = false;
+              return attempt();
+            }
+            later();
+          },
+          (error: unknown) => {
+            inFlight = false;
+            if (!done) unreachable(redis.failed('taking the refresh lock', error), true);
+          },
+        );
       }
 
       signal.addEventListener('abort', onAbort, { once: true });
@@ -306,16 +347,20 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         return lost.signal.reason;
       };
       let renewedAt = Date.now();
+      let confirmed = false;
       const renew = () =>
-        redis.eval(RENEW, [lockKey, holderKey], [id, ttl]).then(
+        redis.eval(RENEW, keys, [id, ttl]).then(
           (held) => {
             if (held === 1) renewedAt = Date.now();
             else lose();
             return held === 1;
           },
           () => {
-            // Unanswered: past its TTL since the last renewal, the key is gone by Redis' clock.
-            if (Date.now() - renewedAt >= ttl) lose();
+            // Unanswered past the lock's life: this process may be cut off from a Redis that
+            // serves the others, who take the lock over. Before the refresh call, give it up; once
+            // the call went out, giving up undoes nothing: the result is stored if the lock is
+            // still ours when Redis answers again (Redis restarted or paused: nobody took it).
+            if (!confirmed && Date.now() - renewedAt >= ttl) lose();
             return false;
           },
         );
@@ -326,6 +371,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         signal: lost.signal,
         confirm: async () => {
           if (!(await renew())) throw lose();
+          confirmed = true;
         },
       };
       // Release when fn settles or the caller gives up (timeout, destroy), whichever is first: a

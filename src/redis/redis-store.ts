@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isRefreshGateError, type TokenStore, type Tokens } from '../index.js';
 import { readTokens } from '../token-shape.js';
 import { connect, type RedisClient } from './connection.js';
-import { fence } from './fence.js';
+import { type Fence, fence } from './fence.js';
 import { checkClientAndKey } from './options.js';
 import { Subscriber } from './subscriber.js';
 
@@ -15,7 +15,7 @@ if holder ~= ARGV[2] then
   local last = redis.call('GET', KEYS[3])
   if holder or (last and last ~= ARGV[2]) then return 0 end
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
-  redis.call('SET', KEYS[3], ARGV[2], 'PX', 86400000)
+  redis.call('SET', KEYS[3], ARGV[2])
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
@@ -25,6 +25,33 @@ return 1
 // A plain write (no lock held) or a clear: the key is written before the change is announced.
 const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1`;
 const CLEAR = `redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
+
+/**
+ * The tokens a refresh obtained exist only in this process until they are stored: while its lock
+ * is held, Redis away for less than lockTtlMs (a restart, a failover) is waited out, as the
+ * waiters elsewhere wait for them. A refused write (the lock is another's) is final. A write
+ * waiting in the client's offline queue counts as unanswered once the time is up.
+ */
+async function retried(write: () => Promise<void>, held: Fence, late: () => Error): Promise<void> {
+  const since = Date.now();
+  for (let wait = 20; ; wait = Math.min(wait * 2, 200)) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const left = held.ttl - (Date.now() - since);
+    try {
+      return await Promise.race([
+        write(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(late()), left);
+        }),
+      ]);
+    } catch (error) {
+      if (isRefreshGateError(error) || held.released || Date.now() - since >= held.ttl) throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
 
 /**
  * Options of {@link redisStore}.
@@ -110,14 +137,16 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       if (held && !held.released) {
         // Under a redisCoordinator's lock: written only while the lock is still this holder's,
         // so a holder that lost it (paused past lockTtlMs) never overwrites its successor's.
-        return write(what, async () => {
-          const written = await redis.eval(
-            FENCED_SET,
-            [key, held.lockKey, held.holderKey],
-            [JSON.stringify(tokens), held.id, channel, announce(tokens), held.ttl],
-          );
-          if (written !== 1) throw held.lost();
-        });
+        const fenced = () =>
+          write(what, async () => {
+            const written = await redis.eval(
+              FENCED_SET,
+              [key, held.lockKey, held.holderKey],
+              [JSON.stringify(tokens), held.id, channel, announce(tokens), held.ttl],
+            );
+            if (written !== 1) throw held.lost();
+          });
+        return retried(fenced, held, () => redis.failed(what, undefined));
       }
       return write(what, () =>
         redis.eval(SET, [key], [JSON.stringify(tokens), channel, announce(tokens)]),
