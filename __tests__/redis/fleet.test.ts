@@ -3,159 +3,119 @@
  * auth server (rotating refresh tokens, reuse detection). Each worker is a child process with its
  * own gate, `redisCoordinator` and `redisStore` (examples/fleet/worker.ts).
  */
-import Redis from 'ioredis';
-import { type FleetWorker, startWorker } from '../../examples/fleet/fleet.js';
-import type { WorkerConfig } from '../../examples/fleet/worker.js';
-import { type AuthServer, startAuthServer } from '../../examples/server/auth-server.js';
-import { login } from '../../examples/storm.js';
+import { startWorker } from '../../examples/fleet/fleet.js';
 import { redisStore } from '../../src/redis/index.js';
-import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { until, useFleet } from '../helpers/fleet.js';
 
 jest.setTimeout(60_000);
 
-let redis: RedisServer;
-let client: Redis;
-let auth: AuthServer;
-let workers: FleetWorker[] = [];
-let scopes = 0;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  client = new Redis(redis.port, '127.0.0.1', { disconnectTimeout: 200 });
-  client.on('error', () => {});
-});
-
-afterAll(async () => {
-  if (client) await closeClient(client);
-  await redis?.close();
-});
-
-beforeEach(async () => {
-  auth = await startAuthServer({ port: 0 });
-});
-
-afterEach(async () => {
-  await Promise.all(workers.map((worker) => worker.stop()));
-  workers = [];
-  await auth.close();
-});
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(10);
-  }
-}
-
-/** Logs in, puts the tokens in the shared Redis key, and makes the access token expired. */
-async function seed(key: string) {
-  const tokens = await login(auth.url);
-  await redisStore({ client, key }).set(tokens);
-  auth.expireAll();
-  auth.resetStats();
-  return tokens;
-}
+const fleet = useFleet();
 
 /**
  * Seeds the tokens and starts a holder process whose refresh call hangs at the server (which
  * rotates nothing for it): it holds the lock mid-refresh when this resolves.
  */
 async function holderMidRefresh(key: string, lockTtlMs: number) {
-  await seed(key);
-  auth.knobs.refreshHang = true;
-  const holder = await startWorker(config(key, 'holder', { requests: 5, lockTtlMs }));
-  workers = [holder];
+  await fleet.seed(key);
+  fleet.auth.knobs.refreshHang = true;
+  const holder = await startWorker(fleet.config(key, 'holder', { requests: 5, lockTtlMs }));
+  fleet.workers = [holder];
   const holding = holder.run();
   holding.catch(() => {});
-  await until(() => auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
+  await until(() => fleet.auth.stats.refreshCalls === 1, 'the holder is mid-refresh');
   return { holder, holding };
 }
 
-function config(key: string, name: string, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
-  return {
-    name,
-    authUrl: auth.url,
-    redisPort: redis.port,
-    key,
-    requests: 250,
-    lockTtlMs: 5_000,
-    refreshTimeoutMs: 10_000,
-    queueTimeoutMs: 30_000,
-    ...overrides,
-  };
-}
-
 it('4 processes × 250 concurrent requests with an expired token: exactly one refresh, no family revoked, all 1,000 succeed', async () => {
-  const key = `fleet:${++scopes}`;
-  auth.knobs.refreshLatencyMs = 50;
-  workers = await Promise.all(
-    ['w1', 'w2', 'w3', 'w4'].map((name) => startWorker(config(key, name))),
+  const key = fleet.key();
+  fleet.auth.knobs.refreshLatencyMs = 50;
+  fleet.workers = await Promise.all(
+    ['w1', 'w2', 'w3', 'w4'].map((name) => startWorker(fleet.config(key, name))),
   );
-  const stale = await seed(key);
+  const stale = await fleet.seed(key);
 
-  const reports = await Promise.all(workers.map((worker) => worker.run()));
+  const reports = await Promise.all(fleet.workers.map((worker) => worker.run()));
 
   expect(reports.map((report) => report.succeeded)).toEqual([250, 250, 250, 250]);
-  expect(auth.stats.refreshCalls).toBe(1);
-  expect(auth.stats.refreshSuccesses).toBe(1);
-  expect(auth.stats.reuseDetected).toBe(0);
-  expect(auth.stats.familiesRevoked).toBe(0);
-  expect(auth.stats.apiOk).toBe(1_000);
+  expect(fleet.auth.stats.refreshCalls).toBe(1);
+  expect(fleet.auth.stats.refreshSuccesses).toBe(1);
+  expect(fleet.auth.stats.reuseDetected).toBe(0);
+  expect(fleet.auth.stats.familiesRevoked).toBe(0);
+  expect(fleet.auth.stats.apiOk).toBe(1_000);
   // One process refreshed; the other three waited for the lock and adopted its tokens.
   expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
-  const stored = await redisStore({ client, key }).get();
+  const stored = await redisStore({ client: fleet.client, key }).get();
   expect(stored?.accessToken).not.toBe(stale.accessToken);
-  expect(await client.exists(`${key}:lock`)).toBe(0);
+  expect(await fleet.client.exists(`${key}:lock`)).toBe(0);
   console.log(
-    `fleet: 4 × 250 requests, ${auth.stats.refreshCalls} refresh, ${auth.stats.api401} 401s, ` +
+    `fleet: 4 × 250 requests, ${fleet.auth.stats.refreshCalls} refresh, ${fleet.auth.stats.api401} 401s, ` +
       `slowest process ${Math.round(Math.max(...reports.map((report) => report.ms)))} ms`,
   );
 });
 
 it('8 processes × 500 concurrent requests through one expiry: exactly one rotation, no family revoked, all 4,000 succeed', async () => {
-  const key = `fleet:${++scopes}`;
-  auth.knobs.refreshLatencyMs = 50;
+  const key = fleet.key();
+  fleet.auth.knobs.refreshLatencyMs = 50;
   const names = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8'];
-  workers = await Promise.all(
-    names.map((name) => startWorker(config(key, name, { requests: 500 }))),
+  fleet.workers = await Promise.all(
+    names.map((name) => startWorker(fleet.config(key, name, { requests: 500 }))),
   );
-  await seed(key);
+  await fleet.seed(key);
 
-  const reports = await Promise.all(workers.map((worker) => worker.run()));
+  const reports = await Promise.all(fleet.workers.map((worker) => worker.run()));
 
   expect(reports.map((report) => report.succeeded)).toEqual(names.map(() => 500));
-  expect(auth.stats.refreshCalls).toBe(1);
-  expect(auth.stats.reuseDetected).toBe(0);
-  expect(auth.stats.familiesRevoked).toBe(0);
-  expect(auth.stats.apiOk).toBe(4_000);
+  expect(fleet.auth.stats.refreshCalls).toBe(1);
+  expect(fleet.auth.stats.reuseDetected).toBe(0);
+  expect(fleet.auth.stats.familiesRevoked).toBe(0);
+  expect(fleet.auth.stats.apiOk).toBe(4_000);
   expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
-  expect(await client.exists(`${key}:lock`)).toBe(0);
+  expect(await fleet.client.exists(`${key}:lock`)).toBe(0);
   console.log(
-    `fleet: 8 × 500 requests, ${auth.stats.refreshCalls} rotation, ${auth.stats.api401} 401s, ` +
+    `fleet: 8 × 500 requests, ${fleet.auth.stats.refreshCalls} rotation, ${fleet.auth.stats.api401} 401s, ` +
       `slowest process ${Math.round(Math.max(...reports.map((report) => report.ms)))} ms`,
   );
 });
 
+it('4 processes on ioredis and 4 on node-redis × 250 requests share one scope: exactly one rotation, all 2,000 succeed', async () => {
+  const key = fleet.key();
+  fleet.auth.knobs.refreshLatencyMs = 50;
+  const names = ['i1', 'i2', 'i3', 'i4', 'n1', 'n2', 'n3', 'n4'];
+  fleet.workers = await Promise.all(
+    names.map((name) =>
+      startWorker(
+        fleet.config(key, name, { client: name.startsWith('n') ? 'node-redis' : 'ioredis' }),
+      ),
+    ),
+  );
+  await fleet.seed(key);
+
+  const reports = await Promise.all(fleet.workers.map((worker) => worker.run()));
+
+  expect(reports.map((report) => report.succeeded)).toEqual(names.map(() => 250));
+  expect(fleet.auth.stats.refreshCalls).toBe(1);
+  expect(fleet.auth.stats.familiesRevoked).toBe(0);
+  expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
+  expect(await fleet.client.exists(`${key}:lock`)).toBe(0);
+});
+
 it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtlMs and complete', async () => {
-  const key = `fleet:${++scopes}`;
+  const key = fleet.key();
   const lockTtlMs = 1_500;
   const { holder } = await holderMidRefresh(key, lockTtlMs);
-  expect(await client.get(`${key}:lock`)).not.toBeNull();
+  expect(await fleet.client.get(`${key}:lock`)).not.toBeNull();
 
   const others = await Promise.all(
-    ['w2', 'w3'].map((name) => startWorker(config(key, name, { requests: 50, lockTtlMs }))),
+    ['w2', 'w3'].map((name) => startWorker(fleet.config(key, name, { requests: 50, lockTtlMs }))),
   );
-  workers.push(...others);
+  fleet.workers.push(...others);
   const runs = others.map((worker) => worker.run());
   // Both wait behind the holder: their refresh started and they queue for the lock.
   await Promise.all(others.map((worker) => worker.next('refresh:start')));
-  await until(async () => (await client.zcard(`${key}:queue`)) === 2, 'both are queued');
-  expect(auth.stats.refreshCalls).toBe(1);
+  await until(async () => (await fleet.client.zcard(`${key}:queue`)) === 2, 'both are queued');
+  expect(fleet.auth.stats.refreshCalls).toBe(1);
 
-  auth.knobs.refreshHang = false;
+  fleet.auth.knobs.refreshHang = false;
   const killedAt = Date.now();
   await holder.kill('SIGKILL');
   const reports = await Promise.all(runs);
@@ -163,11 +123,13 @@ it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtl
 
   expect(reports.map((report) => report.succeeded)).toEqual([50, 50]);
   // The hung call, then exactly one more, after the holder died.
-  expect(auth.stats.refreshCalls).toBe(2);
-  expect(auth.stats.refreshSuccesses).toBe(1);
-  expect(auth.stats.familiesRevoked).toBe(0);
+  expect(fleet.auth.stats.refreshCalls).toBe(2);
+  expect(fleet.auth.stats.refreshSuccesses).toBe(1);
+  expect(fleet.auth.stats.familiesRevoked).toBe(0);
   expect(reports.map((report) => report.refreshes).reduce((a, b) => a + b)).toBe(1);
-  expect(auth.stats.refreshLog.find((entry) => entry.ok)!.at).toBeGreaterThanOrEqual(killedAt);
+  expect(fleet.auth.stats.refreshLog.find((entry) => entry.ok)!.at).toBeGreaterThanOrEqual(
+    killedAt,
+  );
   // Generous bound: the lock's TTL plus the waiters' refresh timeout (which they did not hit).
   expect(recoveryMs).toBeLessThan(lockTtlMs + 10_000);
   console.log(
@@ -176,18 +138,18 @@ it('the lock holder is SIGKILLed mid-refresh: the others take over after lockTtl
 });
 
 it('the lock holder is stopped (SIGSTOP) past lockTtlMs mid-refresh, then resumed: its requests get the new holder tokens; one rotation (a guard: it held before fencing too, through the new holder announcement)', async () => {
-  const key = `fleet:${++scopes}`;
+  const key = fleet.key();
   const lockTtlMs = 1_000;
   const { holder, holding } = await holderMidRefresh(key, lockTtlMs);
   holder.signal('SIGSTOP');
   const stoppedAt = Date.now();
   try {
-    auth.knobs.refreshHang = false;
+    fleet.auth.knobs.refreshHang = false;
     // The others wait for the lock; it expires lockTtlMs after the holder's last renewal.
     const others = await Promise.all(
-      ['w2', 'w3'].map((name) => startWorker(config(key, name, { requests: 50, lockTtlMs }))),
+      ['w2', 'w3'].map((name) => startWorker(fleet.config(key, name, { requests: 50, lockTtlMs }))),
     );
-    workers.push(...others);
+    fleet.workers.push(...others);
     const reports = await Promise.all(others.map((worker) => worker.run()));
     expect(reports.map((report) => report.succeeded)).toEqual([50, 50]);
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(lockTtlMs);
@@ -200,9 +162,9 @@ it('the lock holder is stopped (SIGSTOP) past lockTtlMs mid-refresh, then resume
   expect(held.succeeded).toBe(5);
   expect(held.errors).toEqual({});
   expect(held.refreshes).toBe(0);
-  expect(auth.stats.refreshCalls).toBe(2);
-  expect(auth.stats.refreshSuccesses).toBe(1);
-  expect(auth.stats.familiesRevoked).toBe(0);
+  expect(fleet.auth.stats.refreshCalls).toBe(2);
+  expect(fleet.auth.stats.refreshSuccesses).toBe(1);
+  expect(fleet.auth.stats.familiesRevoked).toBe(0);
   console.log(
     `fleet: holder stopped ${Date.now() - stoppedAt} ms (lockTtlMs ${lockTtlMs}); after SIGCONT all of its requests succeeded with the new holder's tokens`,
   );
