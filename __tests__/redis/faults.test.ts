@@ -5,7 +5,7 @@
  * tokens once Redis answers again, and the others adopt them. One call, nothing lost.
  */
 import Redis from 'ioredis';
-import { type Member, redisMembers, sleep, until } from '../helpers/redis-members.js';
+import { type Member, OLD, redisMembers, sleep, until } from '../helpers/redis-members.js';
 import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
 
 jest.setTimeout(30_000);
@@ -117,6 +117,27 @@ describe('redis-server restarted while the holder refreshes, its answer coming w
       await expectOneRotation(scope, () => members.stored(seed, scope.key));
     },
   );
+
+  it('restarted without persistence while nobody refreshed, every key lost: at the next expiry one member refreshes with the refresh token they all hold, the others adopt', async () => {
+    server = await startRedisServer();
+    const scope = await members.scope(600);
+    const { a, b } = scope;
+    // Both have read the tokens (a request each that needs no refresh would do; a read does).
+    await Promise.all([a.gate.getAccessToken(), b.gate.getAccessToken()]);
+    await server.stop();
+    await server.restart();
+    const seed = connect();
+    await until(
+      async () => (await seed.dbsize()) === 0 && a.client.status === 'ready',
+      'Redis back, empty',
+    );
+    await until(() => b.client.status === 'ready', 'B reconnected');
+    const first = a.api.get('/me');
+    await until(() => a.calls.length === 1, "A's refresh call");
+    expect(a.calls[0]?.ctx.tokens).toEqual(OLD);
+    const second = b.api.get('/me');
+    await expectOneRotation({ a, b, first, second }, () => members.stored(seed, scope.key));
+  });
 
   it('Redis down for longer than lockTtlMs: both fail with RedisUnavailableError within the bound, nothing hangs', async () => {
     server = await startRedisServer();

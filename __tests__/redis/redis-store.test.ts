@@ -39,7 +39,28 @@ describe('redisStore', () => {
     expect(await b.get()).toEqual(tokens);
     await b.clear();
     expect(await a.get()).toBeNull();
-    expect(await one.exists(key)).toBe(0);
+    // A logout is a null in the key, not a missing key.
+    expect(await one.get(key)).toBe('null');
+  });
+
+  it('reads a key Redis lost (a restart without persistence, a flush) as the tokens it last knew; a logout stays a logout', async () => {
+    const key = `store:${++keys}`;
+    const a = redisStore({ client: one, key });
+    const b = redisStore({ client: two, key });
+    expect(await b.get()).toBeNull();
+    await a.set(tokens);
+    expect(await b.get()).toEqual(tokens);
+    await one.del(key);
+    expect(await a.get()).toEqual(tokens);
+    expect(await b.get()).toEqual(tokens);
+    // Never known to a new store: nothing.
+    expect(await redisStore({ client: two, key }).get()).toBeNull();
+    await a.set(tokens);
+    await b.clear();
+    expect(await a.get()).toBeNull();
+    await one.del(key);
+    expect(await a.get()).toBeNull();
+    expect(await b.get()).toBeNull();
   });
 
   it('reads a corrupted or foreign value as null, without throwing', async () => {

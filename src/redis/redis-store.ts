@@ -24,7 +24,8 @@ return 1
 
 // A plain write (no lock held) or a clear: the key is written before the change is announced.
 const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1`;
-const CLEAR = `redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
+// A logout leaves null in the key: a key that is missing was lost (a restart without persistence).
+const CLEAR = `redis.call('SET', KEYS[1], 'null') redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
 
 /**
  * The tokens a refresh obtained exist only in this process until they are stored: while its lock
@@ -112,6 +113,8 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
     }
   };
   const announce = (tokens: Tokens | null) => JSON.stringify({ from: origin, tokens });
+  /** The tokens this store last read, wrote or heard of (null: a logout); undefined: none yet. */
+  let last: Tokens | null | undefined;
 
   return {
     async get() {
@@ -124,12 +127,16 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       } catch (error) {
         throw redis.failed(what, error);
       }
-      if (raw === null) return null;
+      // Missing, not null: Redis lost the key (restarted without persistence, or flushed). The
+      // tokens this process knows are then the best word: without them the session would be lost
+      // at the next expiry, though every process holds it. Never written, it is null.
+      if (raw === null) return last ?? null;
+      let tokens: Tokens | null = null;
       try {
-        return readTokens(JSON.parse(raw));
-      } catch {
-        return null;
-      }
+        tokens = readTokens(JSON.parse(raw));
+      } catch {}
+      if (tokens !== null || raw === 'null') last = tokens;
+      return tokens;
     },
     set(tokens) {
       const what = `storing the tokens (key "${key}")`;
@@ -145,17 +152,20 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
               [JSON.stringify(tokens), held.id, channel, announce(tokens), held.ttl],
             );
             if (written !== 1) throw held.lost();
+            last = tokens;
           });
         return retried(fenced, held, () => redis.failed(what, undefined));
       }
-      return write(what, () =>
-        redis.eval(SET, [key], [JSON.stringify(tokens), channel, announce(tokens)]),
-      );
+      return write(what, async () => {
+        await redis.eval(SET, [key], [JSON.stringify(tokens), channel, announce(tokens)]);
+        last = tokens;
+      });
     },
     clear() {
-      return write(`clearing the tokens (key "${key}")`, () =>
-        redis.eval(CLEAR, [key], [channel, announce(null)]),
-      );
+      return write(`clearing the tokens (key "${key}")`, async () => {
+        await redis.eval(CLEAR, [key], [channel, announce(null)]);
+        last = null;
+      });
     },
     subscribe(listener) {
       return subscriber.listen(channel, (message) => {
@@ -170,6 +180,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
         // null is a logout; anything else that is not tokens (or could inject a header) is ignored.
         const tokens = parsed.tokens === null ? null : readTokens(parsed.tokens);
         if (tokens === null && parsed.tokens !== null) return;
+        last = tokens;
         listener(tokens);
       });
     },
