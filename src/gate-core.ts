@@ -240,7 +240,7 @@ export class GateCore {
       case 'set':
         this.#words++;
         this.#cache.use(action.tokens);
-        this.#policy.reset();
+        this.#policy.reset(action.tokens.accessToken);
         this.#publish(action.tokens);
         this.#announce(action.tokens);
         // A login starts afresh: no cooldown.
@@ -252,7 +252,7 @@ export class GateCore {
         this.#words++;
         this.#logouts++;
         this.#cache.use(null);
-        this.#policy.reset();
+        this.#policy.reset(null);
         this.#publish(null);
         // A cooldown stays: a logout on failure must not let the next 401 refresh at once.
         flight?.end({ kind: 'aborted', error: loggedOut() });
@@ -355,6 +355,7 @@ export class GateCore {
    * is refreshed first, unless the gate cools down or the caller resumes from a refresh just now.
    */
   refreshFirst(tokens: Tokens, resumed = false): Flight | undefined {
+    this.#policy.seen(tokens);
     const freshness = this.#policy.freshness(tokens);
     if (freshness === 'fresh' || (freshness === 'expiring' && (resumed || this.coolingDown)))
       return undefined;

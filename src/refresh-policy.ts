@@ -44,6 +44,8 @@ export class RefreshPolicy {
   #memoFor: Tokens | null = null;
   #memo: number | undefined;
   #obtained: Obtained | null = null;
+  /** The access token this gate knew last: used, obtained or set (`undefined`: none yet). */
+  #known: string | null | undefined;
 
   constructor(options: Policy, clock: Clock) {
     this.#options = options;
@@ -71,6 +73,7 @@ export class RefreshPolicy {
     // An echo of the token already seen changes nothing; a refresh that hands back the same token
     // (one the server refuses, say) makes it young again.
     if (arrival === 'heard' && this.#obtained?.token === tokens.accessToken) return;
+    this.#known = tokens.accessToken;
     const at = this.#clock.now();
     const expiry = this.#expiryOf(tokens);
     const life = expiry === undefined ? 0 : expiry - at;
@@ -82,6 +85,25 @@ export class RefreshPolicy {
       window: Math.min(this.#options.refreshBeforeExpiryMs, life / 2),
       accepted: false,
     };
+  }
+
+  /**
+   * A token about to be used. One that replaced, in the store, the token this gate knew (another
+   * member wrote it, and its announcement is still on its way) counts as heard now: its window
+   * comes from the life it has left, so a short-lived token a peer has just obtained is not
+   * refreshed again at once. The first token read, and the app's own, keep the full window.
+   */
+  seen(tokens: Tokens): void {
+    const known = this.#known;
+    const token = tokens.accessToken;
+    if (known === token || this.#obtained?.token === token) return;
+    this.#known = token;
+    if (known === undefined) return;
+    const expiry = this.#expiryOf(tokens);
+    const last = this.#obtained?.expiry;
+    // An older token than the one obtained last (a store lagging behind): nothing to learn.
+    if (last !== undefined && (expiry === undefined || expiry < last)) return;
+    this.obtained(tokens, 'heard');
   }
 
   /** A response to a request sent with `token` did not ask for a refresh. */
@@ -100,9 +122,10 @@ export class RefreshPolicy {
     return now - obtained.at < this.#options.cooldownMs;
   }
 
-  /** A login or logout: nothing obtained before counts any more. */
-  reset(): void {
+  /** A login or logout (the app's own word, `token`): nothing obtained before counts any more. */
+  reset(token: string | null): void {
     this.#obtained = null;
+    this.#known = token;
   }
 
   #expiryOf(tokens: Tokens): number | undefined {

@@ -264,3 +264,50 @@ describe('double-check under the lock', () => {
     expect(request.status).toBe('fulfilled');
   });
 });
+
+describe('a short-lived token another member just obtained, read from the shared store before its announcement', () => {
+  it('is used, not refreshed again: its window counts from when this gate saw it (one refresh in the scope)', async () => {
+    // One shared synchronous store (localStorage, say); announcements that never arrive (still
+    // on their way from the other tab).
+    const store = memoryStore({
+      accessToken: 'new',
+      refreshToken: 'r1',
+      expiresAt: NOW + 3_600_000,
+    });
+    const silent = { runExclusive: inProcessCoordinator().runExclusive };
+    const server = mockApi('new');
+    const peer = controlledRefresh();
+    const other = createRefreshGate({ refresh: peer.refresh, store, coordinator: silent });
+    const control = controlledRefresh();
+    const gate = createRefreshGate({ refresh: control.refresh, store, coordinator: silent });
+    gates.push(other, gate);
+    gate.attach(server.api);
+    await expect(server.api.get('/before')).resolves.toMatchObject({ status: 200 });
+
+    // The other member refreshes: its new token lives 10 s, less than the 30 s window.
+    const refreshing = other.refresh();
+    await flush();
+    peer
+      .call(0)
+      .result.resolve({ accessToken: 'short', refreshToken: 'r2', expiresAt: NOW + 10_000 });
+    await refreshing;
+    server.current = 'short';
+
+    const sent = track(server.api.get('/after'));
+    await flush();
+    expect(sent.status).toBe('fulfilled');
+    expect(control.refresh).not.toHaveBeenCalled();
+    expect(server.sent().at(-1)).toEqual(['/after', 'Bearer short']);
+
+    // Half its life later it is due: this gate refreshes it then.
+    jest.setSystemTime(NOW + 5_001);
+    const later = track(server.api.get('/later'));
+    await flush();
+    expect(control.refresh).toHaveBeenCalledTimes(1);
+    expect(control.call(0).ctx.reason).toBe('expiring');
+    control.call(0).result.resolve({ ...fresh, accessToken: 'newer' });
+    server.current = 'newer';
+    await flush();
+    expect(later.status).toBe('fulfilled');
+  });
+});
