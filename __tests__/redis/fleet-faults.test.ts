@@ -38,7 +38,8 @@ function expectOneRotation(fleet: Fleet, reports: WorkerReport[], fault: string)
   console.log(
     `fault: ${fault}: ${stats.refreshCalls} refresh call(s), ${stats.refreshSuccesses} rotation(s), ` +
       `${stats.familiesRevoked} families revoked, ` +
-      `${reports.reduce((sum, report) => sum + report.succeeded, 0)}/${reports.length * REQUESTS} succeeded`,
+      `${reports.reduce((sum, report) => sum + report.succeeded, 0)}/${reports.length * REQUESTS} succeeded, ` +
+      `in ${reports.map((report) => Math.round(report.ms)).join(' / ')} ms (holder / waiters)`,
   );
   expect(failed).toEqual([]);
   expect(reports.map((report) => report.succeeded)).toEqual([REQUESTS, REQUESTS, REQUESTS]);

@@ -4,6 +4,8 @@
  */
 export interface IoredisClient {
   readonly status: string;
+  on(event: string, listener: Listener): unknown;
+  removeListener(event: string, listener: Listener): unknown;
   eval(script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>;
   get(key: string): Promise<string | null>;
   duplicate(options?: object): IoredisSubscriber;
@@ -27,6 +29,8 @@ interface IoredisSubscriber {
 export interface NodeRedisClient {
   readonly isReady: boolean;
   readonly isOpen: boolean;
+  on(event: string, listener: Listener): unknown;
+  removeListener(event: string, listener: Listener): unknown;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   get(key: string): Promise<string | null>;
   duplicate(): NodeRedisSubscriber;
@@ -76,6 +80,11 @@ export interface Connection {
   get(key: string): Promise<string | null>;
   /** A new subscriber connection that calls `onMessage` for each message of a channel it hears. */
   pubsub(onMessage: (channel: string, message: string) => void): PubSub;
+  /**
+   * Calls `listener` each time the client is ready again after it lost its connection (Redis
+   * restarted, perhaps); returns the function that stops it.
+   */
+  onReconnect(listener: () => void): () => void;
 }
 
 /** ioredis connection states in which a command would only wait in the offline queue, or fail. */
@@ -118,6 +127,18 @@ export function connect(client: RedisClient): Connection {
     pubsub: node
       ? (onMessage) => nodeRedisPubSub(client, onMessage)
       : (onMessage) => ioredisPubSub(client, onMessage),
+    onReconnect(listener) {
+      if (typeof client.on !== 'function') return ignore;
+      let ready = status() === 'ready';
+      const onReady = () => {
+        if (ready) listener();
+        ready = true;
+      };
+      client.on('ready', onReady);
+      return () => {
+        client.removeListener('ready', onReady);
+      };
+    },
   };
 }
 

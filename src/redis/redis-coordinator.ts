@@ -59,10 +59,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gap = tonumber(ARGV[2]) / 2
 local tick = tonumber(redis.call('HGET', KEYS[6], 't'))
-if not tick or now - tick > gap then redis.call('HSET', KEYS[6], 's', now) end
+local since = tonumber(redis.call('HGET', KEYS[6], 's'))
+-- A gap, a record that is not numbers, or one from the future (Redis' clock stepped back, a
+-- replica's clock behind): counted from now.
+if not tick or not since or now - tick > gap or tick > now or since > now then
+  since = now
+  redis.call('HSET', KEYS[6], 's', now)
+end
 redis.call('HSET', KEYS[6], 't', now)
 redis.call('PEXPIRE', KEYS[6], 86400000)
-local since = tonumber(redis.call('HGET', KEYS[6], 's'))
 `;
 
 // A FIFO lock. Waiters take a ticket (INCR) and queue in a sorted set; only the head may take the
@@ -89,15 +94,20 @@ redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) * 2)
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-if head ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local last = redis.call('GET', KEYS[5])
+-- Waiting: 2 tells the member that the scope has a holder record (it knows the scope now).
+local wait = last and 2 or 0
+if head ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 1 then return wait end
 if last ~= '${RELEASED}' and (last or ARGV[4] == '1') then
   local lease = tonumber(redis.call('HGET', KEYS[6], 'l')) or 0
-  if now < lease or now - since < gap then return 0 end
+  -- A lease further ahead than any lease is long (d, or ours) is from another clock: over.
+  local span = math.max(tonumber(redis.call('HGET', KEYS[6], 'd')) or 0, tonumber(ARGV[2]))
+  if lease - now > span then lease = 0 end
+  if now < lease or now - since < gap then return wait end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[5], ARGV[1])
-redis.call('HSET', KEYS[6], 'l', now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[6], 'l', now + tonumber(ARGV[2]), 'd', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
@@ -126,7 +136,7 @@ local last = redis.call('GET', KEYS[5])
 if holder ~= ARGV[1] and (holder or (last and last ~= ARGV[1])) then return 0 end
 redis.call('SET', KEYS[5], ARGV[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('HSET', KEYS[6], 'l', now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[6], 'l', now + tonumber(ARGV[2]), 'd', ARGV[2])
 return 1
 `;
 
@@ -183,8 +193,15 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   const queueKeys = [`${key}:queue`, `${key}:alive`] as const;
   const keys = [lockKey, ...queueKeys, `${key}:seq`, holderKey, `${key}:live`];
   const pollMax = Math.min(MAX_POLL_MS, ttl / 4);
-  /** Whether this member has heard from Redis about the scope: then a scope without keys lost them. */
+  /**
+   * Whether this member has seen the scope's holder record (or taken the lock), or seen its client
+   * lose its connection and make it again: then a scope without keys may have lost them (a
+   * restart), with a live holder about to take its lock back.
+   */
   let known = false;
+  const stopWatching = redis.onReconnect(() => {
+    known = true;
+  });
   const channel = `${key}:events`;
   const member = randomUUID();
   let calls = 0;
@@ -280,7 +297,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         redis.eval(ACQUIRE, keys, [id, ttl, WAITER_TTL_MS, known ? 1 : 0]).then(
           (won) => {
             inFlight = false;
-            known = true;
+            if (won !== 0) known = true;
             outage = undefined;
             if (won === 1) {
               // Granted after the caller gave up: hand the lock straight back.
@@ -409,6 +426,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
     },
     dispose() {
       disposed = true;
+      stopWatching();
       listeners.clear();
       subscriber.close();
     },

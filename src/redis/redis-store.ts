@@ -10,6 +10,8 @@ import { Subscriber } from './subscriber.js';
 // value, or is free and nobody took it since (then it is taken back first; after a restart that
 // lost every key, nobody can have).
 const FENCED_SET = `
+local gen = redis.call('GET', KEYS[4])
+if ARGV[6] ~= '*' and gen and gen ~= ARGV[6] then return 2 end
 local holder = redis.call('GET', KEYS[2])
 if holder ~= ARGV[2] then
   local last = redis.call('GET', KEYS[3])
@@ -23,9 +25,14 @@ return 1
 `;
 
 // A plain write (no lock held) or a clear: the key is written before the change is announced.
-const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1`;
-// A logout leaves null in the key: a key that is missing was lost (a restart without persistence).
-const CLEAR = `redis.call('SET', KEYS[1], 'null') redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
+// Each counts a generation (KEYS[2]): a fenced write whose double-check read an older one is
+// refused, so a refresh given up on (its write held in a queue, a partition) cannot land after
+// a later word such as a logout. A logout leaves null in the key: a key that is missing was lost
+// (a restart without persistence).
+const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1`;
+const CLEAR = `redis.call('SET', KEYS[1], 'null') redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
 
 /**
  * The tokens a refresh obtained exist only in this process until they are stored: while its lock
@@ -99,6 +106,9 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
   const { key } = options;
   const redis = connect(options.client);
   const channel = `${key}:changed`;
+  const genKey = `${key}:gen`;
+  /** The generation each holder's double-check read: a plain write since supersedes its result. */
+  const read = new WeakMap<Fence, string>();
   const origin = randomUUID();
   const subscriber = new Subscriber(redis, true);
 
@@ -122,7 +132,10 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
       const down = redis.down(what);
       if (down) throw down;
       let raw: string | null;
+      const held = fence.getStore();
       try {
+        // Under the lock, the generation first: a plain write landing in between is then newer.
+        if (held && !held.released) read.set(held, (await redis.get(genKey)) ?? '');
         raw = await redis.get(key);
       } catch (error) {
         throw redis.failed(what, error);
@@ -148,8 +161,15 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
           write(what, async () => {
             const written = await redis.eval(
               FENCED_SET,
-              [key, held.lockKey, held.holderKey],
-              [JSON.stringify(tokens), held.id, channel, announce(tokens), held.ttl],
+              [key, held.lockKey, held.holderKey, genKey],
+              [
+                JSON.stringify(tokens),
+                held.id,
+                channel,
+                announce(tokens),
+                held.ttl,
+                read.get(held) ?? '*',
+              ],
             );
             if (written !== 1) throw held.lost();
             last = tokens;
@@ -157,13 +177,13 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
         return retried(fenced, held, () => redis.failed(what, undefined));
       }
       return write(what, async () => {
-        await redis.eval(SET, [key], [JSON.stringify(tokens), channel, announce(tokens)]);
+        await redis.eval(SET, [key, genKey], [JSON.stringify(tokens), channel, announce(tokens)]);
         last = tokens;
       });
     },
     clear() {
       return write(`clearing the tokens (key "${key}")`, async () => {
-        await redis.eval(CLEAR, [key], [channel, announce(null)]);
+        await redis.eval(CLEAR, [key, genKey], [channel, announce(null)]);
         last = null;
       });
     },
