@@ -20,6 +20,7 @@ import {
   createRefreshGate,
   type RefreshContext,
   type RefreshGate,
+  type RefreshGateOptions,
   type Tokens,
 } from '../../src/index.js';
 import { redisCoordinator, redisStore } from '../../src/redis/index.js';
@@ -55,8 +56,16 @@ export function redisMembers(connect: () => Redis) {
   const coordinators: Array<{ dispose?(): void }> = [];
   let scopes = 0;
 
-  /** With `onAbort`, the refresh honours ctx.signal: it rejects with what `onAbort` returns. */
-  function member(key: string, lockTtlMs: number, onAbort?: () => unknown): Member {
+  /**
+   * With `onAbort`, the refresh honours ctx.signal: it rejects with what `onAbort` returns.
+   * `overrides` replace the gate's options (refreshTimeoutMs and queueTimeoutMs are 10 s).
+   */
+  function member(
+    key: string,
+    lockTtlMs: number,
+    onAbort?: () => unknown,
+    overrides: Partial<RefreshGateOptions> = {},
+  ): Member {
     const client = connect();
     const calls: Member['calls'] = [];
     const failures: unknown[] = [];
@@ -82,6 +91,7 @@ export function redisMembers(connect: () => Redis) {
       queueTimeoutMs: 10_000,
       onRefreshFailed: (error) => failures.push(error),
       logger: { debug() {}, warn() {} },
+      ...overrides,
     });
     gate.attach(api);
     gates.push(gate);

@@ -1,46 +1,48 @@
 import Redis from 'ioredis';
 import type { Tokens } from '../../src/index.js';
 import { redisStore } from '../../src/redis/index.js';
-import { closeClient, type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { type Client, clientKinds, clientPool, waitFor } from '../helpers/redis-clients.js';
+import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
 
 let server: RedisServer;
-let one: Redis;
-let two: Redis;
 let keys = 0;
 
-const connect = () => {
-  const client = new Redis(server.port, '127.0.0.1', { disconnectTimeout: 200 });
-  client.on('error', () => {});
-  return client;
-};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
   server = await startRedisServer();
-  one = connect();
-  two = connect();
 });
 
 afterAll(async () => {
-  await Promise.all([one && closeClient(one), two && closeClient(two)]);
   await server?.close();
 });
 
 const tokens: Tokens = { accessToken: 'a1', refreshToken: 'r1', expiresAt: 1_800_000_000_000 };
 
-describe('redisStore', () => {
+describe.each(clientKinds)('redisStore on $name', (kind) => {
+  const clients = clientPool(kind);
+  let one: Client;
+  let two: Client;
+
+  beforeAll(async () => {
+    one = await clients.connect(server);
+    two = await clients.connect(server);
+  });
+
+  afterAll(() => clients.closeAll());
+
   it('keeps the tokens as JSON in the key, shared by every client', async () => {
     const key = `store:${++keys}`;
     const a = redisStore({ client: one, key });
     const b = redisStore({ client: two, key });
     expect(await b.get()).toBeNull();
     await a.set(tokens);
-    expect(JSON.parse((await two.get(key))!)).toEqual(tokens);
+    expect(JSON.parse((await kind.raw(two).get(key))!)).toEqual(tokens);
     expect(await b.get()).toEqual(tokens);
     await b.clear();
     expect(await a.get()).toBeNull();
     // A logout is a null in the key, not a missing key.
-    expect(await one.get(key)).toBe('null');
+    expect(await kind.raw(one).get(key)).toBe('null');
   });
 
   it('reads a key Redis lost (a restart without persistence, a flush) as the tokens it last knew; a logout stays a logout', async () => {
@@ -50,7 +52,7 @@ describe('redisStore', () => {
     expect(await b.get()).toBeNull();
     await a.set(tokens);
     expect(await b.get()).toEqual(tokens);
-    await one.del(key);
+    await kind.raw(one).del(key);
     expect(await a.get()).toEqual(tokens);
     expect(await b.get()).toEqual(tokens);
     // Never known to a new store: nothing.
@@ -58,7 +60,7 @@ describe('redisStore', () => {
     await a.set(tokens);
     await b.clear();
     expect(await a.get()).toBeNull();
-    await one.del(key);
+    await kind.raw(one).del(key);
     expect(await a.get()).toBeNull();
     expect(await b.get()).toBeNull();
   });
@@ -77,10 +79,10 @@ describe('redisStore', () => {
       '{"accessToken":"a","refreshToken":""}',
       '[{"accessToken":"a"}]',
     ]) {
-      await one.set(key, raw);
+      await kind.raw(one).set(key, raw);
       await expect(store.get()).resolves.toBeNull();
     }
-    await one.set(key, JSON.stringify({ accessToken: 'a', extra: true }));
+    await kind.raw(one).set(key, JSON.stringify({ accessToken: 'a', extra: true }));
     await expect(store.get()).resolves.toEqual({ accessToken: 'a' });
   });
 
@@ -95,7 +97,7 @@ describe('redisStore', () => {
     async (_, accessToken) => {
       const key = `store:${++keys}`;
       const store = redisStore({ client: one, key });
-      await one.set(key, JSON.stringify({ accessToken, refreshToken: 'r1' }));
+      await kind.raw(one).set(key, JSON.stringify({ accessToken, refreshToken: 'r1' }));
       await expect(store.get()).resolves.toBeNull();
     },
   );
@@ -105,16 +107,21 @@ describe('redisStore', () => {
     const store = redisStore({ client: one, key });
     const heard: Array<Tokens | null> = [];
     const unsubscribe = store.subscribe!((value) => heard.push(value));
-    await sleep(50);
-    const say = (tokens: unknown) =>
-      one.publish(`${key}:changed`, JSON.stringify({ from: 'another process', tokens }));
-    await say({ accessToken: 'abc\r\nX-Evil: 1' });
-    await say({ accessToken: 'a', refreshToken: '' });
-    await say(tokens);
-    while (heard.length < 1) await sleep(5);
-    await sleep(30);
-    expect(heard).toEqual([tokens]);
-    unsubscribe();
+    try {
+      await waitFor(async () => (await kind.raw(two).numsub(`${key}:changed`)) === 1, 'subscribed');
+      const say = (tokens: unknown) =>
+        kind
+          .raw(one)
+          .publish(`${key}:changed`, JSON.stringify({ from: 'another process', tokens }));
+      await say({ accessToken: 'abc\r\nX-Evil: 1' });
+      await say({ accessToken: 'a', refreshToken: '' });
+      await say(tokens);
+      await waitFor(() => heard.length >= 1, 'the valid tokens heard');
+      await sleep(30);
+      expect(heard).toEqual([tokens]);
+    } finally {
+      unsubscribe();
+    }
   });
 
   it('tells subscribers of changes made by other processes, not of its own, and closes its subscriber when the last one leaves', async () => {
@@ -123,49 +130,69 @@ describe('redisStore', () => {
     const theirs = redisStore({ client: two, key });
     const heard: Array<Tokens | null> = [];
     const unsubscribe = mine.subscribe!((value) => heard.push(value));
-    await sleep(50);
-    expect(await one.pubsub('NUMSUB', `${key}:changed`)).toEqual([`${key}:changed`, 1]);
+    await waitFor(async () => (await kind.raw(one).numsub(`${key}:changed`)) === 1, 'subscribed');
+    expect(await kind.raw(one).numsub(`${key}:changed`)).toBe(1);
 
     await mine.set({ accessToken: 'own' });
     await theirs.set(tokens);
-    await one.publish(`${key}:changed`, 'garbage');
+    await kind.raw(one).publish(`${key}:changed`, 'garbage');
     await theirs.clear();
-    while (heard.length < 2) await sleep(5);
+    await waitFor(() => heard.length >= 2, 'two changes heard');
     await sleep(30);
     expect(heard).toEqual([tokens, null]);
 
     unsubscribe();
-    await sleep(50);
-    expect(await one.pubsub('NUMSUB', `${key}:changed`)).toEqual([`${key}:changed`, 0]);
+    await waitFor(
+      async () => (await kind.raw(one).numsub(`${key}:changed`)) === 0,
+      'the subscriber closed',
+    );
+    expect(await kind.raw(one).numsub(`${key}:changed`)).toBe(0);
   });
 
-  it('fails at once with a clear error when Redis is down, instead of queueing', async () => {
-    const dead = new Redis(1, '127.0.0.1', { retryStrategy: () => 1_000, disconnectTimeout: 200 });
-    dead.on('error', () => {});
-    try {
-      while (dead.status !== 'reconnecting') await sleep(5);
-      const store = redisStore({ client: dead, key: 'store:down' });
-      await expect(store.get()).rejects.toThrow(
-        /Redis is unavailable \(connection reconnecting\); reading the tokens/,
-      );
-      await expect(store.set(tokens)).rejects.toMatchObject({ name: 'RedisUnavailableError' });
-      await expect(store.clear()).rejects.toMatchObject({ name: 'RedisUnavailableError' });
-    } finally {
-      dead.disconnect();
-    }
+  it(`fails at once with a clear error naming ${kind.library} when Redis is down, instead of queueing`, async () => {
+    const dead = clients.make('redis://127.0.0.1:1', kind.slowReconnect);
+    await waitFor(() => kind.reconnecting(dead), 'the client reconnecting');
+    const store = redisStore({ client: dead, key: 'store:down' });
+    const started = Date.now();
+    const error = await Promise.resolve(store.get()).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ name: 'RedisUnavailableError' });
+    expect((error as Error).message).toMatch(
+      /^Redis is unavailable \(connection reconnecting\); reading the tokens \(key "store:down"\) failed\./,
+    );
+    expect((error as Error).message).toContain(
+      `Check the connection of the ${kind.library} client given to axios-refresh-gate.`,
+    );
+    await expect(store.set(tokens)).rejects.toMatchObject({ name: 'RedisUnavailableError' });
+    await expect(store.clear()).rejects.toMatchObject({ name: 'RedisUnavailableError' });
+    // At once: not after a reconnect attempt (1 s apart) or a command timeout.
+    expect(Date.now() - started).toBeLessThan(500);
   });
 
-  it('wraps a command that fails in the same error, with the cause', async () => {
-    const closed = new Redis(server.port, '127.0.0.1', {
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      disconnectTimeout: 200,
-    });
-    closed.on('error', () => {});
+  it('wraps a command that fails (a key of another type) in the same error, with the cause', async () => {
+    const key = `store:${++keys}`;
+    await kind.raw(one).sendCommand(['LPUSH', key, 'not tokens']);
+    const store = redisStore({ client: one, key });
+    const error = await Promise.resolve(store.get()).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ name: 'RedisUnavailableError' });
+    expect((error as Error).message).toMatch(/^Redis is unavailable \(connection ready: WRONGTYPE/);
+    expect((error as Error).cause).toBeInstanceOf(Error);
+    expect(((error as Error).cause as Error).message).toMatch(/^WRONGTYPE/);
+  });
+});
+
+it('wraps a command that fails in the same error, with the cause (ioredis: offline queue off, never connected)', async () => {
+  const closed = new Redis(server.port, '127.0.0.1', {
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    disconnectTimeout: 200,
+  });
+  closed.on('error', () => {});
+  try {
     const store = redisStore({ client: closed, key: 'store:lazy' });
     const error = await Promise.resolve(store.get()).catch((thrown: unknown) => thrown);
     expect(error).toMatchObject({ name: 'RedisUnavailableError' });
     expect((error as Error).cause).toBeInstanceOf(Error);
+  } finally {
     closed.disconnect();
-  });
+  }
 });

@@ -72,6 +72,11 @@ export interface Connection {
   down(what: string): Error | undefined;
   /** Wraps a failed command in an error that says what could not be done and what to check. */
   failed(what: string, cause: unknown): Error;
+  /**
+   * Whether the client is connected: a command unanswered then is with Redis (paused, busy), not
+   * in the client's offline queue.
+   */
+  ready(): boolean;
   eval(
     script: string,
     keys: readonly string[],
@@ -119,6 +124,7 @@ export function connect(client: RedisClient): Connection {
     down: (what) =>
       (node ? client.isReady : !DOWN.has(client.status)) ? undefined : failed(what, undefined),
     failed,
+    ready: () => status() === 'ready',
     eval: node
       ? (script, keys, args) =>
           client.eval(script, { keys: [...keys], arguments: args.map(String) })
@@ -212,8 +218,23 @@ function nodeRedisPubSub(
       channels.clear();
       const stop = connection.close ?? connection.quit;
       const kill = () => (connection.destroy ?? connection.disconnect)?.call(connection);
-      if (connection.isReady && stop) stop.call(connection).catch(kill);
-      else Promise.resolve().then(kill).catch(ignore);
+      const end = () => {
+        if (stop) stop.call(connection).catch(kill);
+        else Promise.resolve().then(kill).catch(ignore);
+      };
+      if (connection.isReady) return end();
+      // Still connecting: node-redis cannot tear down a socket it is opening (it would then go
+      // ready on a socket nobody owns, and keep the process alive). Closed once it is ready, or
+      // destroyed at its first failed attempt.
+      let once = false;
+      connection.on('ready', () => {
+        if (!once) end();
+        once = true;
+      });
+      connection.on('error', () => {
+        if (!once) Promise.resolve().then(kill).catch(ignore);
+        once = true;
+      });
     },
   };
 }

@@ -252,12 +252,15 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       /** Since when Redis has been unreachable, while this waiter waits. */
       let outage: number | undefined;
       let poll: ReturnType<typeof setTimeout> | undefined;
+      /** Checks an attempt unanswered for lockTtlMs. */
+      let stuck: ReturnType<typeof setTimeout> | undefined;
       let timer: ReturnType<typeof setTimeout> | undefined;
 
       const cleanup = () => {
         done = true;
         clearTimeout(poll);
         clearTimeout(timer);
+        clearTimeout(stuck);
         signal.removeEventListener('abort', onAbort);
         wakers.delete(attempt);
       };
@@ -294,9 +297,17 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
         }
         inFlight = true;
         clearTimeout(poll);
+        // Unanswered for lockTtlMs while the client reconnects: the command waits in its offline
+        // queue, Redis is away. Connected, it is with Redis (a CLIENT PAUSE): wait on.
+        const check = () => {
+          if (redis.ready()) stuck = setTimeout(check, ttl);
+          else giveUp(redis.failed('taking the refresh lock', undefined), true);
+        };
+        stuck = setTimeout(check, ttl);
         redis.eval(ACQUIRE, keys, [id, ttl, WAITER_TTL_MS, known ? 1 : 0]).then(
           (won) => {
             inFlight = false;
+            clearTimeout(stuck);
             if (won !== 0) known = true;
             outage = undefined;
             if (won === 1) {
@@ -314,6 +325,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
           },
           (error: unknown) => {
             inFlight = false;
+            clearTimeout(stuck);
             if (!done) unreachable(redis.failed('taking the refresh lock', error), true);
           },
         );

@@ -40,7 +40,12 @@ redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
  * waiters elsewhere wait for them. A refused write (the lock is another's) is final. A write
  * waiting in the client's offline queue counts as unanswered once the time is up.
  */
-async function retried(write: () => Promise<void>, held: Fence, late: () => Error): Promise<void> {
+async function retried(
+  write: () => Promise<void>,
+  held: Fence,
+  late: () => Error,
+  ready: () => boolean,
+): Promise<void> {
   const since = Date.now();
   for (let wait = 20; ; wait = Math.min(wait * 2, 200)) {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -49,7 +54,12 @@ async function retried(write: () => Promise<void>, held: Fence, late: () => Erro
       return await Promise.race([
         write(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(late()), left);
+          // Connected, the write is with Redis (paused, busy): waited for, as the lock is.
+          const check = () => {
+            if (ready()) timer = setTimeout(check, held.ttl);
+            else reject(late());
+          };
+          timer = setTimeout(check, left);
         }),
       ]);
     } catch (error) {
@@ -174,7 +184,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
             if (written !== 1) throw held.lost();
             last = tokens;
           });
-        return retried(fenced, held, () => redis.failed(what, undefined));
+        return retried(fenced, held, () => redis.failed(what, undefined), redis.ready);
       }
       return write(what, async () => {
         await redis.eval(SET, [key, genKey], [JSON.stringify(tokens), channel, announce(tokens)]);
