@@ -4,6 +4,7 @@ import { RefreshGateError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { RefreshPolicy } from './refresh-policy.js';
 import type { TokenCache } from './token-cache.js';
+import { readTokens } from './token-shape.js';
 import { toTokens } from './tokens.js';
 import type { HeldLock, RefreshContext, Tokens } from './types.js';
 import { WaiterQueue } from './waiter-queue.js';
@@ -237,13 +238,20 @@ export class Flight {
     }
     // Rule 1 across processes: a member paused past its lock's life must not rotate the token
     // its successor is rotating; the lock is confirmed right before the call.
-    if (typeof lock?.confirm === 'function') await lock.confirm();
+    let current = latest;
+    if (typeof lock?.confirm === 'function') {
+      // A coordinator that knows the scope moved on since the double-check (another tab rotated
+      // the tokens, its word still on its way here) waits for that word: the gate has adopted it
+      // by then, or presents it.
+      const newer = await lock.confirm(latest);
+      if (newer !== undefined) current = readTokens(newer) ?? null;
+    }
     this.#check();
     this.#checkLock(lock);
     const { signal, reason } = this;
     const context: RefreshContext = error
-      ? { tokens: latest, signal, reason, error }
-      : { tokens: latest, signal, reason };
+      ? { tokens: current, signal, reason, error }
+      : { tokens: current, signal, reason };
     let result: Tokens | string;
     try {
       result = await options.refresh(context);
@@ -256,7 +264,7 @@ export class Flight {
     // Timed out, superseded, destroyed, or the lock lost meanwhile: a late result is not stored.
     this.#check();
     this.#checkLock(lock);
-    const tokens = toTokens(result, latest, 'refresh');
+    const tokens = toTokens(result, current, 'refresh');
     // Never sent past its expiry, and refreshing again would loop (rule 6): a token that is
     // expired on arrival is no usable token. Its usual cause is this device's clock.
     if (policy.freshness(tokens) === 'expired') {

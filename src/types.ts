@@ -94,8 +94,14 @@ export interface Coordinator {
 export interface HeldLock {
   /** Aborts, with a `LOCK_LOST` {@link RefreshGateError}, once this member no longer holds the lock. */
   readonly signal: AbortSignal;
-  /** Resolves while the lock is still this member's; rejects with `LOCK_LOST` once it is not. */
-  confirm(): Promise<void>;
+  /**
+   * Resolves while the lock is still this member's; rejects with `LOCK_LOST` once it is not.
+   * Given the tokens the refresh is about to present, a coordinator that knows the scope moved on
+   * since (another member rotated them, and this one has not heard yet) may wait until it has,
+   * and resolve with the scope's tokens: the gate presents those, if it did not adopt them.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a confirm written as `async () => {}` fits
+  confirm(presenting?: Tokens | null): Promise<Tokens | null | undefined | void>;
 }
 
 /** The gate's optional logger; `console` fits. */

@@ -11,6 +11,9 @@
  * afterAll(() => browser.close());
  * const tab = await browser.open(`${page.url}/?api=${server.url}`);
  * ```
+ *
+ * `launchChromium({ backForwardCache: true })` keeps the back/forward cache on (playwright turns
+ * it off), for tests of a page restored from it.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -46,7 +49,16 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Chromium> {
+export interface LaunchOptions {
+  /**
+   * Keep the back/forward cache on, as in a browser people use: playwright turns it off by
+   * default (`--disable-back-forward-cache`).
+   * @default false
+   */
+  readonly backForwardCache?: boolean;
+}
+
+export async function launchChromium(options: LaunchOptions = {}): Promise<Chromium> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium is not installed at ${CHROMIUM_PATH}: run \`scripts/ensure-system-deps.sh chromium\` (npm test does it first)`,
@@ -61,6 +73,7 @@ export async function launchChromium(): Promise<Chromium> {
       executablePath: CHROMIUM_PATH,
       headless: true,
       args: ARGS,
+      ...(options.backForwardCache ? { ignoreDefaultArgs: ['--disable-back-forward-cache'] } : {}),
     });
   } catch (error) {
     await rm(profile, { recursive: true, force: true });

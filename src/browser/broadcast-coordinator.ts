@@ -2,12 +2,14 @@ import { expected } from '../format.js';
 import {
   type Coordinator,
   type GateLogger,
+  type HeldLock,
   inProcessCoordinator,
   RefreshGateError,
   type Tokens,
 } from '../index.js';
 import { defaultLogger } from '../logger.js';
 import { readTokens } from '../token-shape.js';
+import { fingerprint, indexedDbLedger } from './ledger.js';
 
 /**
  * Options of {@link broadcastCoordinator}.
@@ -113,6 +115,16 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
   const probe = Channel ? new Channel(name) : undefined;
   const listeners = new Set<(tokens: Tokens | null) => void>();
   const pings = new Map<string, () => void>();
+  const ledger = indexedDbLedger(name);
+  /** The scope's word this tab heard last (announced, or published here), and its fingerprint. */
+  let last: { state: string; tokens: Tokens | null } | undefined;
+  const hearing = new Set<() => void>();
+  const heard = (tokens: Tokens | null) => {
+    last = { state: fingerprint(tokens), tokens };
+    for (const check of [...hearing]) check();
+  };
+  /** The ledger's write of the last word published here: the lock is let go once it is done. */
+  let recording: Promise<void> = Promise.resolve();
   let sequence = 0;
   const onMessage = (event: MessageEvent) => {
     const data = event.data as { source?: unknown; tokens?: unknown; ping?: unknown } | null;
@@ -125,6 +137,7 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
     const tokens = data.tokens === null ? null : readTokens(data.tokens);
     if (tokens === null && data.tokens !== null) return;
     for (const listener of [...listeners]) listener(tokens);
+    heard(tokens);
   };
   channel?.addEventListener('message', onMessage);
   let disposed = false;
@@ -147,6 +160,37 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
     });
   };
 
+  /**
+   * Right before the refresh call, under the lock: whether the tokens about to be presented are
+   * the scope's last word, as the ledger (consistent across tabs) has it. If another tab rotated
+   * them and this tab has not heard yet (its announcement and localStorage both still on their
+   * way), it waits until it hears them: the gate adopts them then, and never presents a refresh
+   * token the provider has rotated. Bounded by the refresh's own signal.
+   */
+  const confirm = async (presenting: Tokens | null | undefined, signal: AbortSignal) => {
+    const recorded = await ledger?.read();
+    if (recorded === undefined || recorded === fingerprint(presenting ?? null)) return undefined;
+    return new Promise<Tokens | null>((resolve, reject) => {
+      const done = () => {
+        hearing.delete(check);
+        signal.removeEventListener('abort', stop);
+      };
+      const check = () => {
+        if (last?.state !== recorded) return;
+        done();
+        resolve(last.tokens);
+      };
+      const stop = () => {
+        done();
+        reject(signal.reason);
+      };
+      if (signal.aborted) return stop();
+      hearing.add(check);
+      signal.addEventListener('abort', stop, { once: true });
+      check();
+    });
+  };
+
   return {
     runExclusive(fn, opts) {
       if (disposed) {
@@ -157,7 +201,19 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
           ),
         );
       }
-      return runUnderWebLock(locks, name, fn, opts, barrier);
+      const lock: HeldLock = {
+        // A Web Lock is never lost while its tab lives.
+        signal: new AbortController().signal,
+        confirm: (presenting) => confirm(presenting, opts.signal),
+      };
+      return runUnderWebLock(
+        locks,
+        name,
+        () => fn(ledger ? lock : undefined),
+        opts,
+        barrier,
+        () => settled(recording),
+      );
     },
     publish(tokens) {
       if (disposed) return;
@@ -170,6 +226,11 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
       // in-process and Redis ones (a channel object does not hear its own messages).
       for (const listener of [...listeners]) listener(known);
       channel.postMessage({ source: SOURCE, tokens: known });
+      heard(known);
+      if (ledger) {
+        const state = fingerprint(known);
+        recording = recording.then(() => ledger.record(state));
+      }
     },
     subscribe(listener) {
       if (!channel) return local.subscribe?.(listener) ?? (() => {});
@@ -184,6 +245,7 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
       listeners.clear();
       local.dispose?.();
       for (const done of [...pings.values()]) done();
+      ledger?.close();
       if (channel) {
         channel.removeEventListener('message', onMessage);
         channel.close();
@@ -199,6 +261,7 @@ async function runUnderWebLock<T>(
   fn: () => Promise<T>,
   { signal, timeoutMs }: { signal: AbortSignal; timeoutMs: number },
   barrier: () => Promise<void> | undefined,
+  recorded: () => Promise<void>,
 ): Promise<T> {
   signal.throwIfAborted();
   // The lock request gets its own signal: it aborts on the caller's signal *or* on timeoutMs,
@@ -232,7 +295,12 @@ async function runUnderWebLock<T>(
         await barrier();
         // Aborted during the barrier: the lock is already released, fn must not run.
         signal.throwIfAborted();
-        return fn();
+        try {
+          return await fn();
+        } finally {
+          // What fn published is in the ledger before the next tab gets the lock.
+          await recorded();
+        }
       }, signal);
     });
   } catch (error) {
@@ -259,6 +327,22 @@ function holdWhile<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
       .finally(() => signal.removeEventListener('abort', release));
   });
 }
+
+/** Resolves once `work` settled, or after a second at most (an IndexedDB that hangs). */
+const settled = (work: Promise<void>) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 1_000);
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
 
 const invalid = (name: string, what: string, value: unknown) =>
   new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
