@@ -323,7 +323,7 @@ describe('events', () => {
     control.call(0).result.reject(error);
     await flush();
     expect(failure).toHaveBeenCalledTimes(1);
-    expect(failure).toHaveBeenCalledWith({ reason: 'manual', error });
+    expect(failure).toHaveBeenCalledWith({ reason: 'manual', error, terminal: true });
   });
 
   describe('a refresh ended by clear(), setTokens() or destroy() still ends in one event', () => {

@@ -113,6 +113,10 @@ export class GateCore {
       delivered: this.#delivered,
       ended: (flight, outcome) => this.#dispatch({ type: 'settled', flight, outcome }),
       storedLate: (flight, tokens) => this.#dispatch({ type: 'storedLate', flight, tokens }),
+      retrying: (flight, retry) => {
+        if (this.#state.status === 'refreshing' && this.#state.flight === flight)
+          this.#emitter.emit('refresh:retry', { reason: flight.reason, ...retry });
+      },
     };
     this.#emitter = new Emitter((event, error) =>
       logger.warn(`a '${event}' listener threw`, this.#forLog(error)),
@@ -212,11 +216,12 @@ export class GateCore {
             this.#state = { status: 'cooldown', error: outcome.error, at: this.clock.now() };
             this.#failures++;
             flight.waiters.rejectAll(outcome.error);
-            this.#emitter.emit('refresh:failure', { reason, error: outcome.error });
+            const terminal = this.#terminal(outcome.error);
+            this.#emitter.emit('refresh:failure', { reason, error: outcome.error, terminal });
             const { onRefreshFailed, logger } = this.options;
             if (onRefreshFailed) {
               try {
-                onRefreshFailed(outcome.error);
+                onRefreshFailed(outcome.error, { terminal });
               } catch (thrown) {
                 logger.warn('onRefreshFailed threw', this.#forLog(thrown));
               }
@@ -679,6 +684,19 @@ export class GateCore {
       run();
     } catch (error) {
       this.options.logger.warn('cleaning up on destroy() failed', this.#forLog(error));
+    }
+  }
+
+  /** Whether a failure ends the session, by the app's `isTerminal` (one that throws: it does). */
+  #terminal(error: unknown): boolean {
+    try {
+      return this.options.isTerminal(error) !== false;
+    } catch (thrown) {
+      this.options.logger.warn(
+        'isTerminal threw; the failure counts as terminal',
+        this.#forLog(thrown),
+      );
+      return true;
     }
   }
 

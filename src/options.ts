@@ -4,6 +4,7 @@ import { inProcessCoordinator } from './in-process-coordinator.js';
 import { readJwtExpiry } from './jwt.js';
 import { defaultLogger } from './logger.js';
 import { memoryStore } from './memory-store.js';
+import { DEFAULT_RETRY, isTerminalFailure, type RetryPolicy } from './refresh-retry.js';
 import { toTokens } from './tokens.js';
 import type { Coordinator, GateLogger, RefreshGateOptions, TokenStore, Tokens } from './types.js';
 
@@ -29,6 +30,8 @@ export interface ResolvedOptions {
   /** Whether the gate made the coordinator (and so disposes of it). */
   readonly ownsCoordinator: boolean;
   readonly onRefreshFailed: RefreshGateOptions['onRefreshFailed'];
+  readonly retry: RetryPolicy;
+  readonly isTerminal: (error: unknown) => boolean;
   readonly logger: GateLogger;
 }
 
@@ -55,6 +58,8 @@ const KNOWN = new Set<string>([
   'maxReplays',
   'coordinator',
   'onRefreshFailed',
+  'refreshRetry',
+  'isTerminal',
   'logger',
 ]);
 
@@ -77,6 +82,28 @@ function duration(options: Record<string, unknown>, name: string, fallback: numb
     fail(name, 'a finite number >= 0', value);
   }
   return value;
+}
+
+function retryPolicy(value: unknown): RetryPolicy {
+  if (value === undefined) return DEFAULT_RETRY;
+  if (value === false) return { ...DEFAULT_RETRY, retries: 0 };
+  if (typeof value !== 'object' || value === null) {
+    fail('refreshRetry', 'false or an object { retries?, baseDelayMs?, maxDelayMs? }', value);
+  }
+  const given = value as Record<string, unknown>;
+  const retries = given.retries ?? DEFAULT_RETRY.retries;
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 10) {
+    fail('refreshRetry.retries', 'an integer from 0 to 10', retries);
+  }
+  const named = {
+    'refreshRetry.baseDelayMs': given.baseDelayMs,
+    'refreshRetry.maxDelayMs': given.maxDelayMs,
+  };
+  return {
+    retries,
+    baseDelayMs: duration(named, 'refreshRetry.baseDelayMs', DEFAULT_RETRY.baseDelayMs),
+    maxDelayMs: duration(named, 'refreshRetry.maxDelayMs', DEFAULT_RETRY.maxDelayMs),
+  };
 }
 
 function normalizeOrigin(entry: string): string {
@@ -112,7 +139,13 @@ export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
   }
   if (typeof input.refresh !== 'function')
     fail('refresh', 'a function (ctx) => Promise<Tokens | string>', input.refresh);
-  for (const name of ['shouldRefresh', 'applyToken', 'getExpiry', 'onRefreshFailed']) {
+  for (const name of [
+    'shouldRefresh',
+    'applyToken',
+    'getExpiry',
+    'onRefreshFailed',
+    'isTerminal',
+  ]) {
     optionalFunction(options, name);
   }
 
@@ -215,6 +248,8 @@ export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
     coordinator,
     ownsCoordinator: input.coordinator === undefined,
     onRefreshFailed: input.onRefreshFailed,
+    retry: retryPolicy(options.refreshRetry),
+    isTerminal: input.isTerminal ?? isTerminalFailure,
     logger,
   };
 }

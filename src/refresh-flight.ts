@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import { RefreshGateError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { RefreshPolicy } from './refresh-policy.js';
+import { retryDelay } from './refresh-retry.js';
 import type { TokenCache } from './token-cache.js';
 import { readTokens } from './token-shape.js';
 import { toTokens } from './tokens.js';
@@ -31,6 +32,8 @@ export interface FlightDeps {
   ended(flight: Flight, outcome: Outcome): void;
   /** The tokens of a flight that failed (timed out) while its store write was under way. */
   storedLate(flight: Flight, tokens: Tokens): void;
+  /** A transient failure, tried again after `delayMs`. */
+  retrying(flight: Flight, retry: { attempt: number; delayMs: number; error: unknown }): void;
 }
 
 /**
@@ -253,13 +256,25 @@ export class Flight {
       ? { tokens: current, signal, reason, error }
       : { tokens: current, signal, reason };
     let result: Tokens | string;
-    try {
-      result = await options.refresh(context);
-    } catch (failure) {
-      // A refresh that honours ctx.signal rejects with its abort when the lock is lost: that is
-      // the lost lock, for the flight to take the lock again, not a failure of the refresh.
-      this.#checkLock(lock);
-      throw failure;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        result = await options.refresh(context);
+        break;
+      } catch (failure) {
+        // A refresh that honours ctx.signal rejects with its abort when the lock is lost: that is
+        // the lost lock, for the flight to take the lock again, not a failure of the refresh.
+        this.#checkLock(lock);
+        this.#check();
+        if (attempt >= options.retry.retries || terminal(options.isTerminal, failure))
+          throw failure;
+        // Transient (no answer, 5xx): tried again in this flight, its waiters still waiting.
+        const delayMs = retryDelay(options.retry, attempt, failure, this.#deps.clock.now());
+        this.#deps.retrying(this, { attempt: attempt + 1, delayMs, error: failure });
+        await this.#pause(delayMs);
+        this.#check();
+        if (typeof lock?.confirm === 'function') await lock.confirm(current);
+        this.#checkLock(lock);
+      }
     }
     // Timed out, superseded, destroyed, or the lock lost meanwhile: a late result is not stored.
     this.#check();
@@ -288,6 +303,39 @@ export class Flight {
     this.end({ kind: 'refreshed', tokens });
   }
 
+  /**
+   * Waits `ms` before the next try, and, in a browser that says it is offline, until it is back
+   * online; either way no longer than the flight lives (its timeout, clear(), destroy()).
+   */
+  #pause(ms: number): Promise<void> {
+    const { clock } = this.#deps;
+    const signal = this.#controller.signal;
+    const scope = globalThis as {
+      navigator?: { onLine?: boolean };
+      addEventListener?: (type: string, listener: () => void) => void;
+      removeEventListener?: (type: string, listener: () => void) => void;
+    };
+    return new Promise<void>((resolve) => {
+      let timer: unknown;
+      const done = () => {
+        clock.clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        scope.removeEventListener?.('online', online);
+        resolve();
+      };
+      const online = () => {
+        scope.removeEventListener?.('online', online);
+        if (scope.navigator?.onLine !== false) done();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      timer = clock.setTimeout(() => {
+        if (scope.navigator?.onLine === false && typeof scope.addEventListener === 'function') {
+          scope.addEventListener('online', online);
+        } else done();
+      }, ms);
+    });
+  }
+
   #check(): void {
     const outcome = this.#outcome;
     if (outcome) throw 'error' in outcome ? outcome.error : new Error('superseded');
@@ -295,6 +343,15 @@ export class Flight {
 }
 
 const MAX_ATTEMPTS = 3;
+
+/** The app's `isTerminal`, which may throw: a failure it cannot judge is terminal. */
+const terminal = (isTerminal: (error: unknown) => boolean, error: unknown) => {
+  try {
+    return isTerminal(error) !== false;
+  } catch {
+    return true;
+  }
+};
 const lostLock = (lock: HeldLock | undefined) => lock?.signal?.aborted === true;
 const isLockLost = (error: unknown) => (error as { code?: unknown } | null)?.code === 'LOCK_LOST';
 

@@ -155,8 +155,26 @@ export interface RefreshGateOptions {
   readonly maxReplays?: number;
   /** Coordinates refreshes beyond this gate (tabs, processes). @default in-process */
   readonly coordinator?: Coordinator;
-  /** Runs once per failed refresh, e.g. to end the session in the UI. */
-  readonly onRefreshFailed?: (error: unknown) => void;
+  /**
+   * Runs once per failed refresh, e.g. to end the session in the UI. `terminal` says whether the
+   * failure ends the session (the provider said no) or was transient (no answer, 5xx: retries
+   * spent): log the user out only on a terminal one.
+   */
+  readonly onRefreshFailed?: (error: unknown, info: { readonly terminal: boolean }) => void;
+  /**
+   * A transient failure (see `isTerminal`) is tried again inside the same single flight, after
+   * exponential backoff with full jitter (the provider's `Retry-After` if it gives one), at most
+   * `maxDelayMs` each; the waiting requests keep waiting. `false`: never.
+   * @default { retries: 2, baseDelayMs: 300, maxDelayMs: 5_000 }
+   */
+  readonly refreshRetry?:
+    | { readonly retries?: number; readonly baseDelayMs?: number; readonly maxDelayMs?: number }
+    | false;
+  /**
+   * Whether a refresh failure is terminal (not worth trying again). @default transient: no answer
+   * (a network error, a timeout), HTTP 408, 425, 429 or 5xx; every other failure is terminal
+   */
+  readonly isTerminal?: (error: unknown) => boolean;
   /** Where the gate says what it does. @default warnings to `console.warn`, no debug output */
   readonly logger?: GateLogger;
 }
@@ -198,6 +216,15 @@ export interface GateEventMap {
     readonly reason: RefreshContext['reason'];
     readonly error: unknown;
     readonly aborted?: true;
+    /** Whether the failure ends the session (see `isTerminal`); absent when aborted. */
+    readonly terminal?: boolean;
+  };
+  /** A transient failure: the refresh is tried again (`attempt` 1 is the first retry) after `delayMs`. */
+  readonly 'refresh:retry': {
+    readonly reason: RefreshContext['reason'];
+    readonly attempt: number;
+    readonly delayMs: number;
+    readonly error: unknown;
   };
   /** A request waits for the refresh: held before it was sent, or queued after its 401. */
   readonly 'request:queued': {

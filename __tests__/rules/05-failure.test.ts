@@ -136,7 +136,7 @@ describe('rule 5: failure', () => {
     await flush();
 
     expect(setup.onRefreshFailed).toHaveBeenCalledTimes(1);
-    expect(setup.onRefreshFailed).toHaveBeenCalledWith(failure);
+    expect(setup.onRefreshFailed).toHaveBeenCalledWith(failure, { terminal: true });
     expect(setup.failures).toHaveBeenCalledTimes(1);
     expect(setup.failures.mock.calls[0]?.[0]).toMatchObject({ error: failure });
   });

@@ -223,7 +223,7 @@ describe('rule 7: the refresh call through an attached instance', () => {
 
     const error = await rejected(request);
     expect(isRefreshGateError(error) && error.code).toBe('REFRESH_TIMEOUT');
-    expect(onRefreshFailed).toHaveBeenCalledWith(error);
+    expect(onRefreshFailed).toHaveBeenCalledWith(error, { terminal: false });
     await flush();
     expect(refresh.mock.results[0]?.type).toBe('return');
     await expect(refresh.mock.results[0]?.value).rejects.toBe(error);

@@ -79,7 +79,7 @@ describe('rule 8: refreshTimeoutMs', () => {
     expect(isRefreshGateError(timeout) && timeout.code).toBe('REFRESH_TIMEOUT');
     for (const waiter of [...queued, ...held]) expect(await rejected(waiter)).toBe(timeout);
     expect(onRefreshFailed).toHaveBeenCalledTimes(1);
-    expect(onRefreshFailed).toHaveBeenCalledWith(timeout);
+    expect(onRefreshFailed).toHaveBeenCalledWith(timeout, { terminal: false });
     expect(failures).toHaveBeenCalledTimes(1);
     expect(server.sentTo('/c')).toHaveLength(0);
     expect(gate.state).toMatchObject({ waiting: 0, refreshes: 0, failures: 1 });

@@ -93,7 +93,7 @@ describe('a refresh that resolves to something unusable', () => {
       expect(peek()).toBe(storedBefore);
       expect(store.set).toHaveBeenCalledTimes(1); // the initialTokens, nothing since
       expect(onRefreshFailed).toHaveBeenCalledTimes(1);
-      expect(onRefreshFailed).toHaveBeenCalledWith(error);
+      expect(onRefreshFailed).toHaveBeenCalledWith(error, { terminal: true });
       // Nothing carrying the bad value ever went out.
       expect(server.sent()).toEqual([['/queued', 'Bearer old']]);
       expect(gate.state).toMatchObject({ waiting: 0, failures: 1, refreshes: 0 });
@@ -212,7 +212,7 @@ describe('failures that are not Errors or not promises', () => {
     open();
     await flush();
     expectAllRejectedWith(waiters, (error) => expect(error).toBe(boom));
-    expect(onRefreshFailed).toHaveBeenCalledWith(boom);
+    expect(onRefreshFailed).toHaveBeenCalledWith(boom, { terminal: true });
     expect(gate.state).toEqual({ status: 'idle', waiting: 0, refreshes: 0, failures: 1 });
     expect(server.sent()).toEqual([]);
 
@@ -231,7 +231,7 @@ describe('failures that are not Errors or not promises', () => {
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).cause).toBe('nope');
     });
-    expect(onRefreshFailed).toHaveBeenCalledWith(error);
+    expect(onRefreshFailed).toHaveBeenCalledWith(error, { terminal: true });
     expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, failures: 1 });
 
     refresh.mockImplementation(async () => 'new');

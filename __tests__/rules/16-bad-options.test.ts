@@ -176,6 +176,8 @@ describe('good options', () => {
       maxReplays: 0,
       coordinator: inProcessCoordinator(),
       onRefreshFailed: noop,
+      refreshRetry: { retries: 10, baseDelayMs: 0, maxDelayMs: 0 },
+      isTerminal: () => true,
       logger: console,
     };
     const gate = createRefreshGate(options);

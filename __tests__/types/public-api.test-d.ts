@@ -151,6 +151,7 @@ expectTrue<
     | 'refresh:start'
     | 'refresh:success'
     | 'refresh:failure'
+    | 'refresh:retry'
     | 'request:queued'
     | 'request:replayed'
     | 'tokens:changed'
