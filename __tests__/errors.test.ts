@@ -10,6 +10,7 @@ describe('RefreshGateErrorCode', () => {
       'INVALID_TOKENS',
       'LOCK_LOST',
       'NOT_REPLAYABLE',
+      'NO_SESSION',
       'QUEUE_TIMEOUT',
       'REFRESH_TIMEOUT',
     ]);

@@ -43,13 +43,13 @@ function httpError(status?: number, headers: Record<string, string> = {}): Axios
   );
 }
 
-function setup(options: Partial<RefreshGateOptions> = {}) {
+function setup(options: Partial<RefreshGateOptions> = {}, tokens: Tokens | null = OLD) {
   const server = mockApi('new');
   const control = controlledRefresh();
   const onRefreshFailed = jest.fn();
   const gate = createRefreshGate({
     refresh: control.refresh,
-    initialTokens: OLD,
+    ...(tokens ? { initialTokens: tokens } : {}),
     onRefreshFailed,
     ...options,
   });
@@ -316,5 +316,74 @@ describe('the default isTerminal and the delays', () => {
       700,
     );
     expect(retryDelay(policy, 0, httpError(503, { 'retry-after': '5' }), NOW)).toBe(1_000);
+  });
+});
+
+describe('no session to refresh is not a failure', () => {
+  it("a login's 401 through the gated instance reaches its caller as that 401: no cooldown, no onRefreshFailed, and the next one is not refreshed for", async () => {
+    const { server, control, gate, onRefreshFailed, failures } = setup({
+      initialTokens: undefined,
+    });
+    server.current = 'nobody';
+    const login = track(server.api.post('/login', { password: 'wrong' }));
+    await flush();
+    expect(control.refresh).toHaveBeenCalledTimes(1);
+    control.call(0).result.resolve(null as never);
+    await flush();
+    expect(login.status).toBe('rejected');
+    expect(login.error).toMatchObject({ isAxiosError: true, response: { status: 401 } });
+    expect(onRefreshFailed).not.toHaveBeenCalled();
+    expect(failures).toEqual([
+      {
+        reason: 'unauthorized',
+        error: expect.objectContaining({ code: 'NO_SESSION' }),
+        noSession: true,
+      },
+    ]);
+    expect(gate.state).toMatchObject({ status: 'idle', failures: 0 });
+
+    const again = track(server.api.post('/login', { password: 'wrong again' }));
+    await flush();
+    expect(again.error).toMatchObject({ response: { status: 401 } });
+    expect(control.refresh).toHaveBeenCalledTimes(1);
+
+    // A login: tokens again, and a later 401 refreshes as usual.
+    await gate.setTokens(OLD);
+    server.current = 'new';
+    const after = track(server.api.get('/me'));
+    await flush();
+    expect(control.refresh).toHaveBeenCalledTimes(2);
+    control.call(1).result.resolve(NEW);
+    await flush();
+    expect(after.status).toBe('fulfilled');
+  });
+
+  it('each queued request rejects with its own 401, also when the refresh rejects with NO_SESSION', async () => {
+    const { server, control, gate, onRefreshFailed } = setup();
+    const requests = ['/a', '/b'].map((url) => track(server.api.get(url)));
+    await flush();
+    const { RefreshGateError } = await import('../src/index.js');
+    control.call(0).result.reject(new RefreshGateError('NO_SESSION', 'no refresh token'));
+    await flush();
+    const [a, b] = requests.map((request) => request.error as AxiosError);
+    expect(a?.response?.status).toBe(401);
+    expect(b?.response?.status).toBe(401);
+    expect(a).not.toBe(b);
+    expect(a?.config?.url).toBe('/a');
+    expect(onRefreshFailed).not.toHaveBeenCalled();
+    expect(gate.state.status).toBe('idle');
+  });
+
+  it('a request held for a proactive refresh that finds no session goes out as it is', async () => {
+    const expiring = { accessToken: 'old', refreshToken: 'r0', expiresAt: NOW + 10_000 };
+    const { server, control } = setup({ initialTokens: expiring });
+    server.current = null;
+    const held = track(server.api.get('/public'));
+    await flush();
+    expect(control.refresh).toHaveBeenCalledTimes(1);
+    control.call(0).result.resolve(null as never);
+    await flush();
+    expect(held.status).toBe('fulfilled');
+    expect(server.sent()).toEqual([['/public', 'Bearer old']]);
   });
 });

@@ -33,6 +33,12 @@ export const RefreshGateErrorCode = {
    * gate then waits for the lock again and takes the tokens the new holder stored.
    */
   LOCK_LOST: 'LOCK_LOST',
+  /**
+   * There is no session to refresh: the refresh resolved `null`, or threw this code itself (no
+   * refresh token, say). Not a failure: no cooldown, no `onRefreshFailed`; a request that got a
+   * 401 rejects with its own 401 instead, a held one is sent as it is.
+   */
+  NO_SESSION: 'NO_SESSION',
 } as const;
 
 /** One of {@link RefreshGateErrorCode}'s values. */

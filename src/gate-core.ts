@@ -5,7 +5,13 @@ import { RefreshGateError } from './errors.js';
 import { defaultLogger, forLog } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { createOriginPolicy, HOME, originFor } from './origins.js';
-import { Flight, type FlightDeps, type Outcome, type Reason } from './refresh-flight.js';
+import {
+  Flight,
+  type FlightDeps,
+  isNoSession,
+  type Outcome,
+  type Reason,
+} from './refresh-flight.js';
 import { RefreshPolicy } from './refresh-policy.js';
 import { isThenable, TokenCache } from './token-cache.js';
 import { TokenPlacement } from './token-placement.js';
@@ -90,6 +96,11 @@ export class GateCore {
   #failures = 0;
   /** The access token last announced by `tokens:changed`. */
   #announced: string | null | undefined;
+  /**
+   * The last refresh found no session (the refresh resolved null) and no tokens came since: a
+   * 401 on a request sent without a token reaches its caller as it is.
+   */
+  #noSession = false;
   /** What this gate is publishing now: an in-process scope delivers it to its own sender too. */
   #publishing: { readonly tokens: Tokens | null } | undefined;
   /** Words heard from the scope while a transition of this gate ran: dispatched once it ended. */
@@ -190,6 +201,7 @@ export class GateCore {
           case 'refreshed':
           case 'adopted': {
             this.#state = IDLE;
+            this.#noSession = false;
             this.#cache.use(outcome.tokens);
             // Tokens a peer obtained are as young as this gate's own: a 401 on them must not loop.
             const refreshed = outcome.kind === 'refreshed';
@@ -228,6 +240,19 @@ export class GateCore {
             }
             return;
           }
+          case 'nosession':
+            // Nothing to refresh with: not a failure (no count, no cooldown, no onRefreshFailed).
+            // Its waiters take it as their own answer: a 401 rejects as itself, a held request
+            // goes out as it is. Until tokens come, a 401 without a token is not refreshed for.
+            this.#state = IDLE;
+            this.#noSession = true;
+            flight.waiters.rejectAll(outcome.error);
+            this.#emitter.emit('refresh:failure', {
+              reason,
+              error: outcome.error,
+              noSession: true,
+            });
+            return;
           case 'aborted':
             // clear(): every refresh:start still gets its end, but no failure of the refresh (no
             // count, no cooldown, no onRefreshFailed). destroy() ends flights before it gets here.
@@ -244,6 +269,7 @@ export class GateCore {
       // and only then do events run, whose listeners may give a later word.
       case 'set':
         this.#words++;
+        this.#noSession = false;
         this.#cache.use(action.tokens);
         this.#policy.reset(action.tokens.accessToken);
         this.#publish(action.tokens);
@@ -268,6 +294,7 @@ export class GateCore {
         const { tokens } = action;
         // A word of the scope: a timed-out flight's late write yields to it (storedLate).
         this.#words++;
+        if (tokens) this.#noSession = false;
         this.#cache.heard(tokens);
         if (tokens === null) this.#logouts++;
         // A peer's logout ends this refresh as clear() would; a peer's tokens make it needless.
@@ -445,16 +472,35 @@ export class GateCore {
    * request resumes: a listener of the refresh's end may have called clear() or destroy().
    */
   hold(config: InternalAxiosRequestConfig, flight: Flight): Promise<InternalAxiosRequestConfig> {
-    return this.wait(config, flight, 'held').then((ended) => {
-      if (this.destroyed) throw destroyed();
-      const tokens = this.#resumeWith(ended);
-      if (tokens === null) throw loggedOut(config);
-      // What the flight ended with (a login, say) may be past its expiry: never sent.
-      const next = this.refreshFirst(tokens, true);
-      if (next) return this.hold(config, next);
-      this.place(config, tokens);
-      return config;
-    });
+    return this.wait(config, flight, 'held').then(
+      (ended) => this.#resumeHeld(config, ended),
+      (error: unknown) => {
+        // No session: the request goes out as it is (a login, say), with whatever token is now.
+        if (!isNoSession(error) || this.destroyed) throw error;
+        const tokens = this.#cache.peek();
+        if (tokens) this.place(config, tokens);
+        return config;
+      },
+    );
+  }
+
+  #resumeHeld(
+    config: InternalAxiosRequestConfig,
+    ended: Tokens,
+  ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
+    if (this.destroyed) throw destroyed();
+    const tokens = this.#resumeWith(ended);
+    if (tokens === null) throw loggedOut(config);
+    // What the flight ended with (a login, say) may be past its expiry: never sent.
+    const next = this.refreshFirst(tokens, true);
+    if (next) return this.hold(config, next);
+    this.place(config, tokens);
+    return config;
+  }
+
+  /** Whether a 401 on a request sent without a token is a login's own answer (no session). */
+  get noSession(): boolean {
+    return this.#noSession;
   }
 
   /**
@@ -616,7 +662,14 @@ export class GateCore {
       }
     }
     for (;;) {
-      const ended = await this.join(flight);
+      let ended: Tokens;
+      try {
+        ended = await this.join(flight);
+      } catch (error) {
+        if (!isNoSession(error)) throw error;
+        this.#assertAlive();
+        return this.#cache.peek()?.accessToken ?? null;
+      }
       this.#assertAlive();
       const tokens = this.#resumeWith(ended);
       if (!tokens) return null;

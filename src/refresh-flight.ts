@@ -19,7 +19,12 @@ export type Reason = RefreshContext['reason'];
  */
 export type Outcome =
   | { readonly kind: 'refreshed' | 'adopted' | 'replaced'; readonly tokens: Tokens }
-  | { readonly kind: 'failed' | 'aborted'; readonly error: unknown };
+  | { readonly kind: 'failed' | 'aborted' | 'nosession'; readonly error: unknown };
+
+/** Whether `error` says there is no session to refresh (the refresh's own word). */
+export const isNoSession = (error: unknown): boolean =>
+  (error as { name?: unknown; code?: unknown } | null)?.name === 'RefreshGateError' &&
+  (error as { code?: unknown }).code === 'NO_SESSION';
 
 /** What a flight needs from its gate. */
 export interface FlightDeps {
@@ -255,7 +260,7 @@ export class Flight {
     const context: RefreshContext = error
       ? { tokens: current, signal, reason, error }
       : { tokens: current, signal, reason };
-    let result: Tokens | string;
+    let result: Tokens | string | null;
     for (let attempt = 0; ; attempt++) {
       try {
         result = await options.refresh(context);
@@ -265,6 +270,10 @@ export class Flight {
         // the lost lock, for the flight to take the lock again, not a failure of the refresh.
         this.#checkLock(lock);
         this.#check();
+        if (isNoSession(failure)) {
+          this.end({ kind: 'nosession', error: failure });
+          return;
+        }
         if (attempt >= options.retry.retries || terminal(options.isTerminal, failure))
           throw failure;
         // Transient (no answer, 5xx): tried again in this flight, its waiters still waiting.
@@ -279,6 +288,17 @@ export class Flight {
     // Timed out, superseded, destroyed, or the lock lost meanwhile: a late result is not stored.
     this.#check();
     this.#checkLock(lock);
+    // Nothing to refresh with (no refresh token): not a failure of the refresh.
+    if (result === null) {
+      this.end({
+        kind: 'nosession',
+        error: new RefreshGateError(
+          'NO_SESSION',
+          'there is no session to refresh: the refresh resolved null',
+        ),
+      });
+      return;
+    }
     const tokens = toTokens(result, current, 'refresh');
     // Never sent past its expiry, and refreshing again would loop (rule 6): a token that is
     // expired on arrival is no usable token. Its usual cause is this device's clock.

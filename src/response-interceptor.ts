@@ -1,6 +1,7 @@
 import { type AxiosError, type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
 import { RefreshGateError } from './errors.js';
 import { type GateCore, REPLAYS, replaysOf } from './gate-core.js';
+import { isNoSession } from './refresh-flight.js';
 
 type Config = NonNullable<AxiosError['config']>;
 
@@ -75,13 +76,22 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
           logger.debug('loop guard: a fresh token was refused', core.where(config));
           throw error;
         }
+        // No session (the last refresh said so, nothing came since): a login's 401, say, is its
+        // caller's answer, not a reason to refresh.
+        if (currentToken === null && core.noSession) throw error;
         if (core.coolingDown) throw core.cooldownError();
         flight = core.start('unauthorized', error as AxiosError, currentToken);
       }
     }
     // The refresh runs (a new attempt with a new body then gets its token); this one ends now.
     if (once) throw notReplayable(error);
-    await core.wait(config, flight, 'unauthorized');
+    try {
+      await core.wait(config, flight, 'unauthorized');
+    } catch (waited) {
+      // No session to refresh: each request's own 401 is its answer (a wrong password's, say).
+      if (isNoSession(waited)) throw error;
+      throw waited;
+    }
     return replay(config, replays);
   };
 

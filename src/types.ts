@@ -123,8 +123,13 @@ export interface GateLogger {
  * ```
  */
 export interface RefreshGateOptions {
-  /** The one refresh. Resolve with new `Tokens`, or a string that replaces the access token only. */
-  readonly refresh: (ctx: RefreshContext) => Promise<Tokens | string>;
+  /**
+   * The one refresh. Resolve with new `Tokens`, or a string that replaces the access token only;
+   * `null` when there is no session to refresh (no refresh token): then a request's 401 reaches
+   * its caller as it is, with no cooldown and no `onRefreshFailed` (also for a rejection with
+   * `NO_SESSION`).
+   */
+  readonly refresh: (ctx: RefreshContext) => Promise<Tokens | string | null>;
   /** Where tokens live. @default memoryStore() */
   readonly store?: TokenStore;
   /** Seeds the store at creation. */
@@ -218,6 +223,8 @@ export interface GateEventMap {
     readonly aborted?: true;
     /** Whether the failure ends the session (see `isTerminal`); absent when aborted. */
     readonly terminal?: boolean;
+    /** There was no session to refresh (`NO_SESSION`): no failure either. */
+    readonly noSession?: true;
   };
   /** A transient failure: the refresh is tried again (`attempt` 1 is the first retry) after `delayMs`. */
   readonly 'refresh:retry': {

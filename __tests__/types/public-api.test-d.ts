@@ -72,9 +72,12 @@ const everyOption: RefreshGateOptions = {
   getExpiry: (tokens) => tokens.expiresAt ?? readJwtExpiry(tokens.accessToken),
   maxReplays: 2,
   coordinator: inProcessCoordinator(),
-  onRefreshFailed: (error) => {
+  onRefreshFailed: (error, { terminal }) => {
     expectTrue<Equal<typeof error, unknown>>();
+    expectTrue<Equal<typeof terminal, boolean>>();
   },
+  refreshRetry: { retries: 3, baseDelayMs: 200, maxDelayMs: 2_000 },
+  isTerminal: (error) => error instanceof Error,
   logger: console,
 };
 expectType<RefreshGate>(createRefreshGate(everyOption));
@@ -82,7 +85,9 @@ expectType<RefreshGate>(attachRefreshGate(api, everyOption));
 // `refresh` alone is enough, and may resolve to a bare access token.
 expectType<RefreshGate>(createRefreshGate({ refresh: async () => 'new-access-token' }));
 expectType<RefreshGate>(createRefreshGate({ refresh }));
-expectTrue<Equal<ReturnType<RefreshGateOptions['refresh']>, Promise<Tokens | string>>>();
+expectTrue<Equal<ReturnType<RefreshGateOptions['refresh']>, Promise<Tokens | string | null>>>();
+// `null`: there is no session to refresh.
+expectType<RefreshGate>(createRefreshGate({ refresh: async () => null }));
 
 // @ts-expect-error `refresh` is required
 createRefreshGate({ maxReplays: 1 });
@@ -196,7 +201,8 @@ type Code =
   | 'DESTROYED'
   | 'INVALID_OPTIONS'
   | 'NOT_REPLAYABLE'
-  | 'LOCK_LOST';
+  | 'LOCK_LOST'
+  | 'NO_SESSION';
 expectTrue<Equal<RefreshGateError['code'], Code>>();
 expectTrue<Equal<RefreshGateErrorCode, Code>>();
 expectTrue<Equal<(typeof RefreshGateErrorCode)['COOLDOWN'], 'COOLDOWN'>>();
@@ -225,6 +231,7 @@ if (isRefreshGateError(caught)) {
     case 'INVALID_OPTIONS':
     case 'NOT_REPLAYABLE':
     case 'LOCK_LOST':
+    case 'NO_SESSION':
       break;
     default:
       // Exhaustive: every code is handled above.
