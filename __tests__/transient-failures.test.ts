@@ -321,9 +321,7 @@ describe('the default isTerminal and the delays', () => {
 
 describe('no session to refresh is not a failure', () => {
   it("a login's 401 through the gated instance reaches its caller as that 401: no cooldown, no onRefreshFailed, and the next one is not refreshed for", async () => {
-    const { server, control, gate, onRefreshFailed, failures } = setup({
-      initialTokens: undefined,
-    });
+    const { server, control, gate, onRefreshFailed, failures } = setup({}, null);
     server.current = 'nobody';
     const login = track(server.api.post('/login', { password: 'wrong' }));
     await flush();

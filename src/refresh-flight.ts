@@ -252,7 +252,10 @@ export class Flight {
       // the tokens, its word still on its way here) waits for that word: the gate has adopted it
       // by then, or presents it.
       const newer = await lock.confirm(latest);
-      if (newer !== undefined) current = readTokens(newer) ?? null;
+      // Only tokens are taken: a confirm written for the old `Promise<void>` may resolve with
+      // anything (a PONG, a count), which must not make the refresh present no tokens.
+      const tokens = newer === undefined || newer === null ? undefined : readTokens(newer);
+      if (tokens) current = tokens;
     }
     this.#check();
     this.#checkLock(lock);

@@ -34,6 +34,8 @@ export interface BroadcastCoordinatorOptions {
 }
 
 const DEFAULT_NAME = 'axios-refresh-gate';
+/** How long confirm() waits for a word the ledger has and this tab has not heard. */
+const GRACE_MS = 5_000;
 /** Marks our messages, so that other code posting on a channel of the same name is ignored. */
 const SOURCE = 'axios-refresh-gate';
 
@@ -119,8 +121,14 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
   /** The scope's word this tab heard last (announced, or published here), and its fingerprint. */
   let last: { state: string; tokens: Tokens | null } | undefined;
   const hearing = new Set<() => void>();
+  /** The fingerprints this tab heard, oldest first (a few): tells a record older than its view. */
+  const history: string[] = [];
+  /** The record and tokens confirm() last waited a whole grace for. */
+  let waited: string | undefined;
   const heard = (tokens: Tokens | null) => {
     last = { state: fingerprint(tokens), tokens };
+    history.push(last.state);
+    if (history.length > 16) history.shift();
     for (const check of [...hearing]) check();
   };
   /** The ledger's write of the last word published here: the lock is let go once it is done. */
@@ -169,9 +177,32 @@ export function broadcastCoordinator(options: BroadcastCoordinatorOptions = {}):
    */
   const confirm = async (presenting: Tokens | null | undefined, signal: AbortSignal) => {
     const recorded = await ledger?.read();
-    if (recorded === undefined || recorded === fingerprint(presenting ?? null)) return undefined;
+    const presented = fingerprint(presenting ?? null);
+    if (recorded === undefined || recorded === presented) return undefined;
+    // A record older than this tab's view (its write failed or landed late, or a tab without the
+    // ledger moved the scope on): no word is coming for it.
+    const at = history.lastIndexOf(recorded);
+    if (at >= 0 && history.lastIndexOf(presented) > at) return undefined;
+    const key = `${recorded}>${presented}`;
+    if (waited === key) return undefined;
     return new Promise<Tokens | null>((resolve, reject) => {
+      // A word that does not come within GRACE_MS: the lock is taken again (the flight reads the
+      // store afresh, which has caught up by then if it lagged); if this tab then presents the
+      // same tokens against the same record, the record is behind (its write failed, or a tab
+      // without the ledger moved the scope on): they are presented, and the refresh's own word
+      // repairs the ledger.
+      const timer = setTimeout(() => {
+        done();
+        waited = key;
+        reject(
+          new RefreshGateError(
+            'LOCK_LOST',
+            `the scope's last word (broadcastCoordinator "${name}") was not heard within ${GRACE_MS} ms; reading the store again`,
+          ),
+        );
+      }, GRACE_MS);
       const done = () => {
+        clearTimeout(timer);
         hearing.delete(check);
         signal.removeEventListener('abort', stop);
       };

@@ -25,13 +25,15 @@ return 1
 `;
 
 // A plain write (no lock held) or a clear: the key is written before the change is announced.
-// Each counts a generation (KEYS[2]): a fenced write whose double-check read an older one is
+// Each writes a new generation (KEYS[2]): a fenced write whose double-check read an older one is
 // refused, so a refresh given up on (its write held in a queue, a partition) cannot land after
 // a later word such as a logout. A logout leaves null in the key: a key that is missing was lost
 // (a restart without persistence).
-const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('INCR', KEYS[2])
+// The generation is a random value, not a counter: a counter starts again at 1 after Redis lost
+// its keys, and a held write that read 1 before would match a logout's 1 since.
+const SET = `redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1`;
-const CLEAR = `redis.call('SET', KEYS[1], 'null') redis.call('INCR', KEYS[2])
+const CLEAR = `redis.call('SET', KEYS[1], 'null') redis.call('SET', KEYS[2], ARGV[3])
 redis.call('PUBLISH', ARGV[1], ARGV[2]) return 1`;
 
 /**
@@ -187,13 +189,17 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
         return retried(fenced, held, () => redis.failed(what, undefined), redis.ready);
       }
       return write(what, async () => {
-        await redis.eval(SET, [key, genKey], [JSON.stringify(tokens), channel, announce(tokens)]);
+        await redis.eval(
+          SET,
+          [key, genKey],
+          [JSON.stringify(tokens), channel, announce(tokens), randomUUID()],
+        );
         last = tokens;
       });
     },
     clear() {
       return write(`clearing the tokens (key "${key}")`, async () => {
-        await redis.eval(CLEAR, [key, genKey], [channel, announce(null)]);
+        await redis.eval(CLEAR, [key, genKey], [channel, announce(null), randomUUID()]);
         last = null;
       });
     },
