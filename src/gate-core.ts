@@ -608,6 +608,20 @@ export class GateCore {
     this.#policy.accepted(this.#placement.sentWith(config));
   }
 
+  /** A response from an origin the token goes to: its `Date` tells the server's clock. */
+  answered(
+    response: { readonly config: InternalAxiosRequestConfig; readonly headers?: unknown },
+    instance: AxiosInstance,
+  ): void {
+    const skew = this.options.clockSkew;
+    if (!skew || !response.config || !this.allowed(response.config, instance)) return;
+    const headers = response.headers as
+      | { get?: (name: string) => unknown; date?: unknown }
+      | undefined;
+    const date = typeof headers?.get === 'function' ? headers.get('date') : headers?.date;
+    skew.observe(date, this.clock.now());
+  }
+
   /** Rule 6's loop guard: a 401 for the token just obtained, which no response accepted yet. */
   refuses(token: string): boolean {
     return this.#policy.refuses(token);

@@ -1,3 +1,4 @@
+import { ClockSkew } from './clock-skew.js';
 import { RefreshGateError } from './errors.js';
 import { expected } from './format.js';
 import { inProcessCoordinator } from './in-process-coordinator.js';
@@ -31,14 +32,27 @@ export interface ResolvedOptions {
   readonly ownsCoordinator: boolean;
   readonly onRefreshFailed: RefreshGateOptions['onRefreshFailed'];
   readonly retry: RetryPolicy;
+  /** The server clock's estimate (`clockSkew: 'auto'`), used by the default getExpiry. */
+  readonly clockSkew: ClockSkew | undefined;
   readonly isTerminal: (error: unknown) => boolean;
   readonly logger: GateLogger;
 }
 
 // Its own expiresAt only: one a polluted prototype lends every object is none.
-const defaultGetExpiry = (tokens: Tokens) =>
-  (Object.hasOwn(tokens, 'expiresAt') ? tokens.expiresAt : undefined) ??
-  readJwtExpiry(tokens.accessToken);
+/**
+ * The default `getExpiry`: the earlier of `expiresAt` (this device's clock) and the JWT's `exp`
+ * (the server's clock, turned into this device's with the skew estimate): providers round `exp`
+ * down to the second, while `expires_in` counts from the response.
+ */
+const expiryReader =
+  (skew: ClockSkew | undefined) =>
+  (tokens: Tokens): number | undefined => {
+    const at = Object.hasOwn(tokens, 'expiresAt') ? tokens.expiresAt : undefined;
+    const exp = readJwtExpiry(tokens.accessToken);
+    const local = exp === undefined ? undefined : exp - (skew?.offset ?? 0);
+    if (at === undefined) return local;
+    return local === undefined ? at : Math.min(at, local);
+  };
 
 const KNOWN = new Set<string>([
   'refresh',
@@ -60,6 +74,7 @@ const KNOWN = new Set<string>([
   'onRefreshFailed',
   'refreshRetry',
   'isTerminal',
+  'clockSkew',
   'logger',
 ]);
 
@@ -210,6 +225,10 @@ export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
   if (!Number.isInteger(maxReplays) || maxReplays < 0)
     fail('maxReplays', 'an integer >= 0', maxReplays);
 
+  const skewOption = options.clockSkew ?? 'auto';
+  if (skewOption !== 'auto' && skewOption !== false)
+    fail('clockSkew', "'auto' or false", skewOption);
+  const clockSkew = skewOption === 'auto' ? new ClockSkew() : undefined;
   const coordinator = input.coordinator ?? inProcessCoordinator();
   if (
     typeof coordinator !== 'object' ||
@@ -243,7 +262,8 @@ export function resolveOptions(input: RefreshGateOptions): ResolvedOptions {
     queueTimeoutMs: duration(options, 'queueTimeoutMs', 30_000),
     cooldownMs: duration(options, 'cooldownMs', 5_000),
     refreshBeforeExpiryMs: duration(options, 'refreshBeforeExpiryMs', 30_000),
-    getExpiry: input.getExpiry ?? defaultGetExpiry,
+    getExpiry: input.getExpiry ?? expiryReader(clockSkew),
+    clockSkew,
     maxReplays,
     coordinator,
     ownsCoordinator: input.coordinator === undefined,

@@ -5,7 +5,7 @@ import type { Tokens } from './types.js';
 
 type Policy = Pick<
   ResolvedOptions,
-  'getExpiry' | 'refreshBeforeExpiryMs' | 'cooldownMs' | 'logger'
+  'getExpiry' | 'refreshBeforeExpiryMs' | 'cooldownMs' | 'logger' | 'clockSkew'
 >;
 
 /** How usable a token is now: send it, refresh ahead of time (rule 10), or never send it (rule 6). */
@@ -43,6 +43,7 @@ export class RefreshPolicy {
   // with the same token every time.
   #memoFor: Tokens | null = null;
   #memo: number | undefined;
+  #memoSkew = 0;
   #obtained: Obtained | null = null;
   /** The access token this gate knew last: used, obtained or set (`undefined`: none yet). */
   #known: string | null | undefined;
@@ -130,12 +131,16 @@ export class RefreshPolicy {
 
   #expiryOf(tokens: Tokens): number | undefined {
     const seen = this.#memoFor;
+    // The skew estimate moves a JWT's expiry: decoded again when it changed.
+    const skew = this.#options.clockSkew?.offset ?? 0;
     if (
-      tokens !== seen &&
-      (seen === null ||
-        tokens.accessToken !== seen.accessToken ||
-        tokens.expiresAt !== seen.expiresAt)
+      skew !== this.#memoSkew ||
+      (tokens !== seen &&
+        (seen === null ||
+          tokens.accessToken !== seen.accessToken ||
+          tokens.expiresAt !== seen.expiresAt))
     ) {
+      this.#memoSkew = skew;
       this.#memoFor = tokens;
       try {
         this.#memo = this.#options.getExpiry(tokens);

@@ -32,6 +32,7 @@ const notReplayable = (error: AxiosError) =>
 export function createResponseInterceptor(core: GateCore, instance: AxiosInstance) {
   const accepted = (response: AxiosResponse): AxiosResponse => {
     core.accepted(response.config);
+    core.answered(response, instance);
     return response;
   };
 
@@ -41,6 +42,7 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
     const config = error.config;
     if (!config || core.destroyed || core.isRefreshCall(config) || !core.allowed(config, instance))
       throw error;
+    if (error.response) core.answered(error.response, instance);
     if (!core.triggers(error as AxiosError)) {
       if (error.response) core.accepted(config);
       throw error;

@@ -180,6 +180,13 @@ export interface RefreshGateOptions {
    * (a network error, a timeout), HTTP 408, 425, 429 or 5xx; every other failure is terminal
    */
   readonly isTerminal?: (error: unknown) => boolean;
+  /**
+   * `'auto'`: the server's clock is estimated from the `Date` header of responses to requests that
+   * carried the token (the median of a few; differences under 2 s are none), and a JWT's `exp` is
+   * judged on it, so a device whose clock is minutes off neither sends expired tokens nor refreshes
+   * on every request. Used by the default `getExpiry` only. @default 'auto'
+   */
+  readonly clockSkew?: 'auto' | false;
   /** Where the gate says what it does. @default warnings to `console.warn`, no debug output */
   readonly logger?: GateLogger;
 }

@@ -178,6 +178,7 @@ describe('good options', () => {
       onRefreshFailed: noop,
       refreshRetry: { retries: 10, baseDelayMs: 0, maxDelayMs: 0 },
       isTerminal: () => true,
+      clockSkew: false,
       logger: console,
     };
     const gate = createRefreshGate(options);

@@ -1,0 +1,36 @@
+/** How many `Date` samples the estimate keeps; their median is the offset. */
+const SAMPLES = 7;
+/** Below this, a difference is within the `Date` header's own resolution (whole seconds): none. */
+const NOISE_MS = 2_000;
+/** A sample further off than this is not a clock, it is a broken header. */
+const LIMIT_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The server's clock, estimated from the `Date` header of responses from the origins the token
+ * goes to (rule 12): the median of the last few samples, so that one wrong header (a cache, a
+ * proxy) moves nothing. A JWT's `exp` is the server's time; `offset` turns it into this device's.
+ */
+export class ClockSkew {
+  readonly #samples: number[] = [];
+  #last: string | undefined;
+  /** Server time minus this device's time, in ms (0 within the header's resolution). */
+  offset = 0;
+
+  /** Reads one response's `Date` header, received at `now` (this device's clock). */
+  observe(date: unknown, now: number): void {
+    if (typeof date !== 'string' || date === this.#last) return;
+    this.#last = date;
+    const server = Date.parse(date);
+    if (Number.isNaN(server)) return;
+    // Whole seconds, written before the answer travelled: the server read its clock in the second
+    // after `server`, a moment before `now`.
+    const sample = server + 500 - now;
+    if (Math.abs(sample) > LIMIT_MS) return;
+    const samples = this.#samples;
+    samples.push(sample);
+    if (samples.length > SAMPLES) samples.shift();
+    const sorted = [...samples].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    this.offset = Math.abs(median) < NOISE_MS ? 0 : median;
+  }
+}
