@@ -15,6 +15,7 @@
  * ```
  */
 export { type BroadcastCoordinatorOptions, broadcastCoordinator } from './broadcast-coordinator.js';
+export { resumeRefresh } from './resume.js';
 export {
   type WebStorage,
   type WebStorageStoreOptions,
