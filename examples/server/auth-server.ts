@@ -43,6 +43,14 @@ export interface AuthServerKnobs {
   refreshFailure: boolean | number;
   /** `POST /auth/refresh` never answers; such requests stay pending until `close()`. Default `false`. */
   refreshHang: boolean;
+  /**
+   * The next this many `POST /auth/refresh` requests have their connection dropped before they
+   * are processed (a phone losing signal): no answer, the refresh token untouched. Counts down.
+   * Default 0.
+   */
+  refreshDrops: number;
+  /** With a `refreshFailure` of 429 or 503: the `Retry-After` header, in seconds. Default none. */
+  refreshRetryAfterS: number | undefined;
   /** Delay before a successful `/api/*` answer, in ms (401s answer at once). Default 0. */
   apiLatencyMs: number;
   /** HS256 key. Changing it invalidates every access token issued so far. Default: random. */
@@ -173,6 +181,8 @@ const DEFAULT_KNOBS: Omit<AuthServerKnobs, 'secret'> = {
   refreshLatencyMs: 0,
   refreshFailure: false,
   refreshHang: false,
+  refreshDrops: 0,
+  refreshRetryAfterS: undefined,
   apiLatencyMs: 0,
 };
 
@@ -391,8 +401,23 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     const fail = (status: number, body: Record<string, unknown>, reason: string): void => {
       stats.refreshFailures++;
       stats.refreshLog.push({ at: Date.now(), ok: false, status, reason });
-      sendJson(res, status, body);
+      const retryAfter = knobs.refreshRetryAfterS;
+      sendJson(
+        res,
+        status,
+        body,
+        retryAfter !== undefined && (status === 429 || status === 503)
+          ? { 'Retry-After': String(retryAfter) }
+          : undefined,
+      );
     };
+    if (knobs.refreshDrops > 0) {
+      knobs.refreshDrops--;
+      stats.refreshFailures++;
+      stats.refreshLog.push({ at: Date.now(), ok: false, status: 0, reason: 'dropped' });
+      req.socket.destroy();
+      return;
+    }
 
     let body: unknown;
     try {
