@@ -16,9 +16,14 @@ export class ClockSkew {
   /** Server time minus this device's time, in ms (0 within the header's resolution). */
   offset = 0;
 
+  /** Whether `date` is a `Date` header other than the last one read. */
+  isNew(date: unknown): date is string {
+    return typeof date === 'string' && date !== this.#last;
+  }
+
   /** Reads one response's `Date` header, received at `now` (this device's clock). */
   observe(date: unknown, now: number): void {
-    if (typeof date !== 'string' || date === this.#last) return;
+    if (!this.isNew(date)) return;
     this.#last = date;
     const server = Date.parse(date);
     if (Number.isNaN(server)) return;

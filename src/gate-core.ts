@@ -614,11 +614,15 @@ export class GateCore {
     instance: AxiosInstance,
   ): void {
     const skew = this.options.clockSkew;
-    if (!skew || !response.config || !this.allowed(response.config, instance)) return;
+    if (!skew) return;
+    // Within the same second the header is the same: nothing to learn, and nothing to decide.
+    // (axios' headers keep the lower-case names Node and fetch give.)
     const headers = response.headers as
       | { get?: (name: string) => unknown; date?: unknown }
       | undefined;
-    const date = typeof headers?.get === 'function' ? headers.get('date') : headers?.date;
+    const date =
+      headers?.date ?? (typeof headers?.get === 'function' ? headers.get('date') : undefined);
+    if (!skew.isNew(date) || !response.config || !this.allowed(response.config, instance)) return;
     skew.observe(date, this.clock.now());
   }
 
