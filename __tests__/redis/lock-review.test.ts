@@ -3,7 +3,8 @@
  * - a member that never took the lock, after Redis lost every key, must not take it from a live
  *   holder (it saw its client reconnect: a restart may have lost the holder's record);
  * - a fenced write given up as unanswered (a one-way partition; a command in a queue) must not
- *   land after a later word such as a logout (the store's generation);
+ *   land after a later word such as a logout (the store's generation), also after Redis lost
+ *   its keys (a random generation, not a counter);
  * - a lease ahead of Redis' clock (the clock stepped back, a replica's clock behind) and a
  *   liveness record that is not numbers must not keep a dead holder's lock for ever.
  */
@@ -161,4 +162,31 @@ it('a liveness record that is not a number (field s) does not wedge the scope', 
   );
   b.calls[0]?.answer.resolve({ accessToken: 'access-B', refreshToken: 'refresh-B' });
   await expect(request).resolves.toMatchObject({ data: { auth: 'Bearer access-B' } });
+});
+
+// The store's generation was a counter: after Redis lost its keys it started again at 1, so a held
+// fenced write whose double-check read "1" matched the "1" of a logout made since (ABA).
+it('a fenced write given up as unanswered does not land after Redis lost its keys and the user logged out', async () => {
+  server = await startRedisServer();
+  cut = proxy(server.port);
+  port = await cut.listen();
+  const { key, seed, b } = await members.scope(600);
+  // One plain write so far (a login): the generation is 1.
+  await b.gate.setTokens({ accessToken: 'access-0', refreshToken: 'refresh-0' });
+  viaProxy = true;
+  const a = members.member(key, 600, undefined, { refreshTimeoutMs: 1_500 });
+  viaProxy = false;
+  const first = a.api.get('/me');
+  await until(() => a.calls.length === 1, "A's refresh call");
+  cut.hold();
+  a.calls[0]?.answer.resolve({ accessToken: 'access-A', refreshToken: 'refresh-A' });
+  await expect(first).rejects.toMatchObject({ code: 'REFRESH_TIMEOUT' });
+  // Redis loses every key (a restart without persistence; here FLUSHALL), then the user logs out.
+  await seed.flushall();
+  await b.gate.clear();
+  expect(await members.stored(seed, key)).toBeNull();
+  cut.heal();
+  await sleep(500);
+  // The logout stands.
+  expect(await members.stored(seed, key)).toBeNull();
 });
