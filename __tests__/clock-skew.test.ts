@@ -9,7 +9,12 @@
 import axios from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import { ClockSkew } from '../src/clock-skew.js';
-import { createRefreshGate, type RefreshGateOptions, type Tokens } from '../src/index.js';
+import {
+  createRefreshGate,
+  memoryStore,
+  type RefreshGateOptions,
+  type Tokens,
+} from '../src/index.js';
 import { flush } from './helpers/deferred.js';
 import { authOf, controlledRefresh, jwt, track } from './helpers/gate-fixtures.js';
 
@@ -23,7 +28,12 @@ afterEach(() => {
 
 /** A JWT the server issues now, living `lifeMs` by the server's clock. */
 const issue = (serverNow: number, lifeMs: number, n: number): Tokens => ({
-  accessToken: jwt({ sub: 'alice', n, exp: Math.floor((serverNow + lifeMs) / 1000) }),
+  accessToken: jwt({
+    sub: 'alice',
+    n,
+    iat: Math.floor(serverNow / 1000),
+    exp: Math.floor((serverNow + lifeMs) / 1000),
+  }),
   refreshToken: `r${n}`,
 });
 
@@ -108,6 +118,41 @@ it("without the estimate (clockSkew: false) a fast device takes the server's fre
   // The token looks 3 minutes past its exp: never sent; a refresh instead.
   expect(control.refresh).toHaveBeenCalledTimes(1);
   expect(request.status).toBe('pending');
+});
+
+it("a fast device that has heard no Date yet: the refreshed token's iat reads the server's clock, and the token is sent", async () => {
+  const { api, gate, control, answer, sentExpired } = world(300_000);
+  // Tokens from storage, and the refresh made with plain axios: no response has said the time.
+  await gate.setTokens(issue(SERVER_NOW, 120_000, 0));
+  const request = track(api.get('/a'));
+  await flush();
+  expect(control.refresh).toHaveBeenCalledTimes(1);
+  await answer(0);
+  expect(request.status).toBe('fulfilled');
+  expect(control.refresh).toHaveBeenCalledTimes(1);
+  expect(sentExpired).toEqual([]);
+});
+
+it('a refreshed token expired on arrival by this clock fails the waiters, but is stored: the next refresh presents the new refresh token', async () => {
+  const store = memoryStore();
+  const { api, gate, control, answer } = world(300_000, {
+    clockSkew: false,
+    cooldownMs: 1_000,
+    store,
+  });
+  await gate.setTokens(issue(SERVER_NOW, 120_000, 0));
+  const request = track(api.get('/a'));
+  await flush();
+  await answer(0);
+  expect(request.status).toBe('rejected');
+  expect(request.error).toMatchObject({ code: 'INVALID_TOKENS' });
+  // The server rotated: r0 is spent. Dropping the pair would present it again (reuse).
+  expect(store.get()).toMatchObject({ refreshToken: 'r1' });
+  await jest.advanceTimersByTimeAsync(1_000);
+  track(api.get('/b'));
+  await flush();
+  expect(control.refresh).toHaveBeenCalledTimes(2);
+  expect(control.call(1).ctx.tokens).toMatchObject({ refreshToken: 'r1' });
 });
 
 it('the default expiry is the earlier of expiresAt and the JWT exp', async () => {

@@ -25,12 +25,16 @@ export class ClockSkew {
   observe(date: unknown, now: number): void {
     if (!this.isNew(date)) return;
     this.#last = date;
-    const server = Date.parse(date);
-    if (Number.isNaN(server)) return;
-    // Whole seconds, written before the answer travelled: the server read its clock in the second
-    // after `server`, a moment before `now`.
+    this.sample(Date.parse(date), now);
+  }
+
+  /**
+   * One reading of the server's clock in whole seconds (`Date`, or a just-issued JWT's `iat`):
+   * the server read it in the second after `server`, a moment before `now`.
+   */
+  sample(server: number, now: number): void {
     const sample = server + 500 - now;
-    if (Math.abs(sample) > LIMIT_MS) return;
+    if (!(Math.abs(sample) <= LIMIT_MS)) return;
     const samples = this.#samples;
     samples.push(sample);
     if (samples.length > SAMPLES) samples.shift();

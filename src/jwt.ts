@@ -10,15 +10,18 @@
  * const expiresAt = readJwtExpiry(accessToken); // 1767225600000, or undefined
  * ```
  */
-export function readJwtExpiry(token: string): number | undefined {
+export const readJwtExpiry = (token: string): number | undefined => jwtTime(token, 'exp');
+
+/** A JWT's numeric-date claim (`exp`, `iat`), in epoch milliseconds, unverified. */
+export function jwtTime(token: string, claim: 'exp' | 'iat'): number | undefined {
   const first = token.indexOf('.');
   if (first < 1) return undefined;
   const second = token.indexOf('.', first + 1);
   if (second < 0) return undefined;
   try {
     const payload: unknown = JSON.parse(decodeBase64Url(token.slice(first + 1, second)));
-    const exp = (payload as { exp?: unknown } | null)?.exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+    const time = (payload as Record<string, unknown> | null)?.[claim];
+    return typeof time === 'number' && Number.isFinite(time) ? time * 1000 : undefined;
   } catch {
     return undefined;
   }

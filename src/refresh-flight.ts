@@ -1,6 +1,7 @@
 import type { AxiosError } from 'axios';
 import type { Clock } from './clock.js';
 import { RefreshGateError } from './errors.js';
+import { jwtTime } from './jwt.js';
 import type { ResolvedOptions } from './options.js';
 import type { RefreshPolicy } from './refresh-policy.js';
 import { retryDelay } from './refresh-retry.js';
@@ -303,14 +304,14 @@ export class Flight {
       return;
     }
     const tokens = toTokens(result, current, 'refresh');
-    // Never sent past its expiry, and refreshing again would loop (rule 6): a token that is
-    // expired on arrival is no usable token. Its usual cause is this device's clock.
-    if (policy.freshness(tokens) === 'expired') {
-      throw new RefreshGateError(
-        'INVALID_TOKENS',
-        'the refresh gave a token already past its expiry by this clock: check the clock, or getExpiry',
-      );
-    }
+    // A token issued just now has not expired: this device's clock is off, and the JWT's `iat` is
+    // a reading of the server's (one sample: the `Date` headers that follow outvote it).
+    const iat = jwtTime(tokens.accessToken, 'iat');
+    if (iat !== undefined && policy.freshness(tokens) === 'expired')
+      options.clockSkew?.sample(iat, this.#deps.clock.now());
+    // Still expired on arrival: never sent, and refreshing again would loop (rule 6). It is stored
+    // all the same, since its refresh token is the one the server now holds.
+    const expired = policy.freshness(tokens) === 'expired';
     this.#checkLock(lock);
     this.#storing = true;
     try {
@@ -323,6 +324,11 @@ export class Flight {
     }
     // Superseded while storing: the user's own write is queued behind this one and lands last.
     this.#check();
+    if (expired)
+      throw new RefreshGateError(
+        'INVALID_TOKENS',
+        'the refresh gave a token already past its expiry by this clock: check the clock, or getExpiry',
+      );
     this.end({ kind: 'refreshed', tokens });
   }
 

@@ -53,6 +53,12 @@ export interface AuthServerKnobs {
   refreshRetryAfterS: number | undefined;
   /** Delay before a successful `/api/*` answer, in ms (401s answer at once). Default 0. */
   apiLatencyMs: number;
+  /**
+   * How far the server's clock is ahead of this machine's, in ms (negative: behind), as seen by a
+   * device whose clock is wrong by the opposite amount. The server issues, judges expiry and
+   * writes its `Date` header on that clock. Default 0.
+   */
+  clockOffsetMs: number;
   /** HS256 key. Changing it invalidates every access token issued so far. Default: random. */
   secret: string;
 }
@@ -73,8 +79,16 @@ export interface AuthServerOptions extends Partial<AuthServerKnobs> {
 export interface TokenResponse {
   accessToken: string;
   refreshToken: string;
-  /** Access-token expiry, epoch ms (more precise than the JWT's `exp`, which is in seconds). */
+  /**
+   * Access-token expiry, epoch ms on the server's clock (more precise than the JWT's `exp`, which
+   * is in seconds).
+   */
   expiresAt: number;
+  /**
+   * The access token's lifetime in seconds, as OAuth's `expires_in`, to the millisecond. A client
+   * whose clock may be wrong computes its expiry from this, on its own clock.
+   */
+  expiresIn: number;
   tokenType: 'Bearer';
 }
 
@@ -184,6 +198,7 @@ const DEFAULT_KNOBS: Omit<AuthServerKnobs, 'secret'> = {
   refreshDrops: 0,
   refreshRetryAfterS: undefined,
   apiLatencyMs: 0,
+  clockOffsetMs: 0,
 };
 
 /** Bodies are tiny JSON documents; anything larger is refused rather than buffered. */
@@ -342,21 +357,30 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     stats.familiesRevoked++;
   }
 
+  /** The server's clock. */
+  const now = (): number => Date.now() + knobs.clockOffsetMs;
+
   function issueTokens(family: Family): TokenResponse {
-    const now = Date.now();
+    const issuedAt = now();
     const serial = ++issueSerial;
     const jti = randomUUID();
-    const expiresAt = now + knobs.accessTtlMs;
+    const expiresAt = issuedAt + knobs.accessTtlMs;
     const accessToken = signJwt(
       // Round exp up so the JWT never claims an earlier expiry than `expiresAt`.
-      { sub: family.user, iat: Math.floor(now / 1000), exp: Math.ceil(expiresAt / 1000), jti },
+      { sub: family.user, iat: Math.floor(issuedAt / 1000), exp: Math.ceil(expiresAt / 1000), jti },
       knobs.secret,
     );
     accessTokens.set(jti, { family, serial, expiresAt });
     family.latestSerial = serial;
     const refreshToken = randomBytes(32).toString('base64url');
     refreshTokens.set(refreshToken, { family, used: false });
-    return { accessToken, refreshToken, expiresAt, tokenType: 'Bearer' };
+    return {
+      accessToken,
+      refreshToken,
+      expiresAt,
+      expiresIn: knobs.accessTtlMs / 1000,
+      tokenType: 'Bearer',
+    };
   }
 
   async function handleLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -561,8 +585,8 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       stats.missingTokenRequests++;
       return unauthorized('missing bearer token');
     }
-    const now = Date.now();
-    const verified = verifyJwt(auth.slice(7), knobs.secret, now);
+    const at = now();
+    const verified = verifyJwt(auth.slice(7), knobs.secret, at);
     // An expired JWT still carries its payload (its signature was checked): it is one of ours,
     // so it counts as stale rather than invalid. Expiry itself is decided below from the record,
     // which has ms precision; `exp` is rounded up, so it never expires before the record does.
@@ -576,7 +600,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       stats.revokedTokenRequests++;
       return unauthorized('session revoked');
     }
-    if (now >= record.expiresAt || record.serial <= expiredUpToSerial) {
+    if (at >= record.expiresAt || record.serial <= expiredUpToSerial) {
       stats.staleTokenRequests++;
       stats.expiredTokenRequests++;
       return unauthorized('access token expired');
@@ -598,6 +622,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
 
+    if (knobs.clockOffsetMs !== 0) res.setHeader('Date', new Date(now()).toUTCString());
     if (method === 'OPTIONS') {
       res.writeHead(204, PREFLIGHT_HEADERS);
       res.end();
