@@ -15,6 +15,10 @@
  * - `GET /health` → `{ ok: true }`
  * - `OPTIONS *` → CORS preflight
  *
+ * Knobs (`server.knobs`, read on every request) inject the failures of real life: dropped
+ * connections, 5xx with `Retry-After`, hangs, latency, a clock that is off. The README's "The
+ * example auth server" lists them.
+ *
  * Built on `node:http` only and kept cheap per request, because benchmarks fire up to 100,000
  * concurrent requests at it: no logging, one HMAC per API request, O(1) map lookups.
  */
