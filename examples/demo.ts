@@ -9,7 +9,9 @@
 import { parseArgs } from 'node:util';
 import {
   flakyNetworkRound,
+  type ProviderRoundResult,
   type RoundResult,
+  realProviderRound,
   type WrongPasswordResult,
   wrongPasswordRound,
 } from './real-life.js';
@@ -77,7 +79,24 @@ async function main(): Promise<void> {
         ? "\nThe gate had nothing to refresh: the login form got the login's own 401."
         : '\nUnexpected: the wrong password did not reach the login form as its own 401.',
     );
-    process.exitCode = stormOk && flakyOk && wrongOk ? 0 : 1;
+
+    console.log(
+      '\nA real OpenID provider (oidc-provider, certified): it rotates the refresh token and revokes',
+    );
+    console.log(
+      `the whole grant when a rotated one comes back. 3 s access tokens; ${Math.min(requests, 200)} requests after expiry.\n`,
+    );
+    const provider = await realProviderRound(Math.min(requests, 200));
+    printTable(['', ...provider.map((r) => r.client)], PROVIDER_ROWS, provider);
+    const real = provider.at(-1);
+    const providerOk =
+      real?.refreshCalls === 1 && real.succeeded === real.requests && real.grantsRevoked === 0;
+    console.log(
+      providerOk
+        ? '\nOne refresh at the provider; the grant lives on.'
+        : '\nUnexpected: the gate did not keep the grant at the real provider.',
+    );
+    process.exitCode = stormOk && flakyOk && wrongOk && providerOk ? 0 : 1;
   } finally {
     await server.close();
   }
@@ -114,6 +133,13 @@ const WRONG_PASSWORD_ROWS: Rows<WrongPasswordResult> = [
   ['the login form is told', (r) => r.told],
   ['refresh-failed handler ran', (r) => (r.failureHandlerRan ? 'yes (logout, redirect)' : 'no')],
   ['right password then works', (r) => (r.rightPasswordWorks ? 'yes' : 'no')],
+];
+
+const PROVIDER_ROWS: Rows<ProviderRoundResult> = [
+  ['refresh calls', (r) => String(r.refreshCalls)],
+  ['requests succeeded', (r) => `${r.succeeded} / ${r.requests}`],
+  ['grant revoked', (r) => (r.grantsRevoked > 0 ? 'yes (refresh token reuse)' : 'no')],
+  ['session usable after', (r) => (r.sessionUsable ? 'yes' : 'no (user logged out)')],
 ];
 
 function printTable<T>(header: string[], rows: Rows<T>, results: T[]): void {

@@ -1,6 +1,7 @@
 /**
  * The demo's real-life rounds, on the real auth server: a flaky network that drops the first two
- * refresh attempts' connections, and a wrong password typed into a login made through the client.
+ * refresh attempts' connections, and a wrong password typed into a login made through the client;
+ * then a storm against a real OpenID provider.
  * Each runs the naive interceptor (which logs its user out when a refresh fails, as most apps'
  * do) against the gate (which logs out only on a terminal failure, as its README's quick start).
  */
@@ -13,6 +14,7 @@ import {
   type RefreshGateOptions,
   type Tokens,
 } from '../src/index.js';
+import { naiveOidcClient, refreshGrant, startOidcProvider } from './oidc/client.js';
 import type { AuthServer, TokenResponse } from './server/auth-server.js';
 import { login, refreshTokens } from './storm.js';
 
@@ -213,6 +215,68 @@ export async function wrongPasswordRound(server: AuthServer): Promise<WrongPassw
     }
   } finally {
     agent.destroy();
+  }
+  return results;
+}
+
+export interface ProviderRoundResult {
+  client: string;
+  refreshCalls: number;
+  succeeded: number;
+  requests: number;
+  grantsRevoked: number;
+  /** A request made after the storm still succeeds. */
+  sessionUsable: boolean;
+}
+
+/**
+ * A storm against a real OpenID provider (`oidc-provider`, rotating refresh tokens, reuse revokes
+ * the grant): log in, let the 3 s access token expire, fire `n` requests through each client.
+ */
+export async function realProviderRound(n = 200): Promise<ProviderRoundResult[]> {
+  const oidc = await startOidcProvider({ accessTokenTtlS: 3 });
+  const agent = new Agent({ keepAlive: true });
+  const results: ProviderRoundResult[] = [];
+  try {
+    for (const kind of ['naive interceptor', 'axios-refresh-gate']) {
+      const initial = await oidc.login();
+      await new Promise((resolve) =>
+        setTimeout(resolve, (initial.expiresAt ?? 0) - Date.now() + 100),
+      );
+      await oidc.reset();
+      let gate: RefreshGate | undefined;
+      let api: AxiosInstance;
+      if (kind === 'naive interceptor') api = naiveOidcClient(oidc, initial, agent);
+      else {
+        api = axios.create({ baseURL: oidc.apiUrl, httpAgent: agent });
+        gate = attachRefreshGate(api, {
+          refresh: async ({ tokens, signal }) =>
+            tokens?.refreshToken ? refreshGrant(oidc, tokens.refreshToken, signal) : null,
+          initialTokens: initial,
+          logger: { debug() {}, warn() {} },
+        });
+      }
+      const settled = await Promise.allSettled(
+        Array.from({ length: n }, (_, i) => api.get(`/items/${i}`)),
+      );
+      const stats = await oidc.stats();
+      const sessionUsable = await api.get('/items/after').then(
+        () => true,
+        () => false,
+      );
+      gate?.destroy();
+      results.push({
+        client: kind,
+        refreshCalls: stats.refreshCalls,
+        succeeded: settled.filter((result) => result.status === 'fulfilled').length,
+        requests: n,
+        grantsRevoked: stats.grantsRevoked,
+        sessionUsable,
+      });
+    }
+  } finally {
+    agent.destroy();
+    await oidc.stop();
   }
   return results;
 }

@@ -1,6 +1,6 @@
 /**
- * `npm run demo`, as a new user runs it (fewer requests): the storm, the flaky network and the
- * wrong password, each with the gate keeping what the naive client loses. Exit code 0.
+ * `npm run demo`, as a new user runs it (fewer requests): the storm, the flaky network, the
+ * wrong password and the real OpenID provider, each with the gate keeping what the naive client loses. Exit code 0.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
 
-it('the demo runs its three rounds and the gate keeps the session in each', async () => {
+it('the demo runs its four rounds and the gate keeps the session in each', async () => {
   const { stdout } = await run(
     process.execPath,
     ['--import', 'tsx', 'examples/demo.ts', '--requests', '100'],
@@ -29,5 +29,8 @@ it('the demo runs its three rounds and the gate keeps the session in each', asyn
   expect(stdout).toMatch(
     /refresh-failed handler ran\s+\|\s+yes \(logout, redirect\)\s+\|\s+no\s+\|/,
   );
+  // The real OpenID provider: the naive storm revokes the grant, the gate's keeps it.
+  expect(stdout).toMatch(/grant revoked\s+\|\s+yes \(refresh token reuse\)\s+\|\s+no\s+\|/);
+  expect(stdout).toContain('One refresh at the provider; the grant lives on.');
   expect(stdout).not.toContain('Unexpected');
 }, 120_000);
