@@ -106,6 +106,10 @@ export class GateCore {
   /** Words heard from the scope while a transition of this gate ran: dispatched once it ended. */
   readonly #heardLater: Array<Tokens | null> = [];
   #depth = 0;
+  /** `subscribe` listeners, and the snapshot they were last told of (see {@link state}). */
+  readonly #listeners = new Set<() => void>();
+  #snapshot: RefreshGateState | undefined;
+  #cooldownTimer: unknown;
   readonly #unsubscribers: Array<() => void> = [];
   #warnedUnscoped = false;
   readonly #flightDeps: FlightDeps;
@@ -122,6 +126,7 @@ export class GateCore {
       cache: this.#cache,
       policy: this.#policy,
       delivered: this.#delivered,
+      changed: () => this.#changed(),
       ended: (flight, outcome) => this.#dispatch({ type: 'settled', flight, outcome }),
       storedLate: (flight, tokens) => this.#dispatch({ type: 'storedLate', flight, tokens }),
       retrying: (flight, retry) => {
@@ -175,6 +180,7 @@ export class GateCore {
     while (this.#depth === 0 && this.#heardLater.length > 0) {
       this.#dispatch({ type: 'heard', tokens: this.#heardLater.shift() ?? null });
     }
+    if (this.#depth === 0) this.#changed();
   }
 
   #transition(action: Action): void {
@@ -335,6 +341,8 @@ export class GateCore {
         // Listeners go first: nothing is announced on a dead gate, and a logout-on-failure
         // listener must not run against it.
         this.#emitter.clear();
+        this.#listeners.clear();
+        this.clock.clearTimeout(this.#cooldownTimer);
         const error = destroyed();
         if (flight) {
           flight.waiters.rejectAll(error);
@@ -424,6 +432,7 @@ export class GateCore {
       queueTimeoutMs,
       "the token store's first read",
       this.#delivered,
+      () => this.#changed(),
     );
   }
 
@@ -731,14 +740,72 @@ export class GateCore {
     this.#dispatch({ type: 'destroy' });
   }
 
+  /** The same object until a field changes (`useSyncExternalStore` needs no more). */
   get state(): RefreshGateState {
     const flight = this.flight;
-    return {
+    const token = this.destroyed ? null : this.#cache.knownToken();
+    const next: RefreshGateState = {
       status: flight ? 'refreshing' : this.coolingDown ? 'cooldown' : 'idle',
       waiting: this.#loading.size + (flight?.waiters.size ?? 0),
       refreshes: this.#refreshes,
       failures: this.#failures,
+      signedIn: token === undefined ? null : token !== null,
     };
+    const last = this.#snapshot;
+    if (
+      last?.status === next.status &&
+      last.waiting === next.waiting &&
+      last.refreshes === next.refreshes &&
+      last.failures === next.failures &&
+      last.signedIn === next.signedIn
+    )
+      return last;
+    this.#snapshot = next;
+    return next;
+  }
+
+  /** The tokens held now: `undefined` until an async store's first read answered. */
+  get held(): Tokens | null | undefined {
+    if (this.destroyed) return null;
+    return this.#cache.knownToken() === undefined ? undefined : this.#cache.peek();
+  }
+
+  subscribe(listener: () => void): () => void {
+    if (this.destroyed) return () => {};
+    this.#listeners.add(listener);
+    this.#watchCooldown(this.state);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** A cooldown's end changes the state too: a timer tells of it, while anyone listens. */
+  #watchCooldown(state: RefreshGateState): void {
+    if (state.status !== 'cooldown' || this.#cooldownTimer !== undefined) return;
+    const cooldown = this.#state as Extract<State, { status: 'cooldown' }>;
+    this.#cooldownTimer = this.clock.setTimeout(
+      () => {
+        this.#cooldownTimer = undefined;
+        this.#changed();
+      },
+      Math.max(0, cooldown.at + this.options.cooldownMs - this.clock.now()),
+    );
+  }
+
+  /** Tells the listeners if the state changed. */
+  #changed(): void {
+    if (this.#listeners.size === 0) return;
+    const before = this.#snapshot;
+    const state = this.state;
+    this.#watchCooldown(state);
+    if (state === before) return;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch (error) {
+        this.options.logger.warn('a subscribe listener threw', this.#forLog(error));
+      }
+    }
   }
 
   on<E extends keyof GateEventMap>(

@@ -61,6 +61,10 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
     get state() {
       return core.state;
     },
+    subscribe: (listener) => core.subscribe(listener),
+    get tokens() {
+      return core.held;
+    },
     on: (event, listener) => core.on(event, listener),
     destroy() {
       for (const detach of [...attachments.values()]) detach();

@@ -34,6 +34,8 @@ export interface FlightDeps {
   readonly cache: TokenCache;
   readonly policy: RefreshPolicy;
   readonly delivered: WeakSet<object>;
+  /** The number of waiters changed. */
+  readonly changed: () => void;
   /** The gate's transition for this flight's end; called once, synchronously, by {@link Flight.end}. */
   ended(flight: Flight, outcome: Outcome): void;
   /** The tokens of a flight that failed (timed out) while its store write was under way. */
@@ -90,7 +92,13 @@ export class Flight {
     this.reason = reason;
     this.staleToken = staleToken;
     const { queueTimeoutMs } = deps.options;
-    this.waiters = new WaiterQueue(deps.clock, queueTimeoutMs, 'a token refresh', deps.delivered);
+    this.waiters = new WaiterQueue(
+      deps.clock,
+      queueTimeoutMs,
+      'a token refresh',
+      deps.delivered,
+      deps.changed,
+    );
   }
 
   /** The signal given to `refresh` as `ctx.signal`; a request carrying it is the refresh call. */

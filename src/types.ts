@@ -191,7 +191,10 @@ export interface RefreshGateOptions {
   readonly logger?: GateLogger;
 }
 
-/** The gate's observable state. */
+/**
+ * The gate's observable state: one object until a field changes, so it serves as the snapshot of
+ * `useSyncExternalStore` (with {@link RefreshGate.subscribe}) or any store of a framework's own.
+ */
 export interface RefreshGateState {
   readonly status: 'idle' | 'refreshing' | 'cooldown';
   /**
@@ -204,6 +207,8 @@ export interface RefreshGateState {
   readonly refreshes: number;
   /** Refreshes this gate ran that failed (timeouts included). */
   readonly failures: number;
+  /** Whether the gate holds tokens; `null` until an async store's first read answered. */
+  readonly signedIn: boolean | null;
 }
 
 /**
@@ -278,7 +283,18 @@ export interface RefreshGate {
   setTokens(tokens: Tokens): Promise<void>;
   /** Logs out: clears the store; requests waiting for a refresh are canceled. */
   clear(): Promise<void>;
+  /** Now: the same object until a field changes (see {@link subscribe}). */
   readonly state: RefreshGateState;
+  /**
+   * Calls `listener` after `state` changed (a cooldown's end included); returns the function that
+   * stops it. Made for `useSyncExternalStore(gate.subscribe, () => gate.state)`.
+   */
+  subscribe(listener: () => void): () => void;
+  /**
+   * The tokens held now, read synchronously: `null` when signed out, `undefined` until an async
+   * store's first read answered (reading may start it).
+   */
+  readonly tokens: Tokens | null | undefined;
   /** Listens to an event, typed by {@link GateEventMap}; returns the function that stops listening. */
   on<E extends GateEvent>(event: E, listener: (payload: GateEventMap[E]) => void): () => void;
   /** Detaches everywhere and rejects every waiter with `DESTROYED`. */

@@ -35,14 +35,24 @@ export class WaiterQueue<T> {
   readonly #what: string;
   /** Errors waiters were rejected with, shared by the gate's queues (see the response side). */
   readonly #delivered: WeakSet<object>;
+  /** Told when the number of waiters changed (once per bulk settle), for `gate.subscribe`. */
+  readonly #changed: () => void;
   #timer: unknown;
   #armed = false;
+  #bulk = false;
 
-  constructor(clock: Clock, timeoutMs: number, what: string, delivered: WeakSet<object>) {
+  constructor(
+    clock: Clock,
+    timeoutMs: number,
+    what: string,
+    delivered: WeakSet<object>,
+    changed: () => void,
+  ) {
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;
     this.#what = what;
     this.#delivered = delivered;
+    this.#changed = changed;
   }
 
   get size(): number {
@@ -62,17 +72,34 @@ export class WaiterQueue<T> {
       if (config && !this.#watch(waiter, config)) return;
       this.#waiters.add(waiter);
       this.#arm();
+      this.#changed();
     });
   }
 
   resolveAll(value: T): void {
-    for (const waiter of this.#waiters) this.#settle(waiter, true, value);
+    this.#all(() => {
+      for (const waiter of this.#waiters) this.#settle(waiter, true, value);
+    });
     this.#disarm();
   }
 
   rejectAll(error: unknown): void {
-    for (const waiter of this.#waiters) this.#settle(waiter, false, error);
+    this.#all(() => {
+      for (const waiter of this.#waiters) this.#settle(waiter, false, error);
+    });
     this.#disarm();
+  }
+
+  /** Settles many at once, telling of the change once. */
+  #all(settle: () => void): void {
+    const size = this.#waiters.size;
+    this.#bulk = true;
+    try {
+      settle();
+    } finally {
+      this.#bulk = false;
+    }
+    if (this.#waiters.size !== size) this.#changed();
   }
 
   /** Rule 9: a canceled waiter rejects at once and leaves the queue. */
@@ -101,6 +128,7 @@ export class WaiterQueue<T> {
   #settle(waiter: Waiter<T>, ok: boolean, value: unknown): void {
     if (!this.#waiters.delete(waiter)) return;
     waiter.cleanup?.();
+    if (!this.#bulk) this.#changed();
     if (ok) {
       waiter.resolve(value as T);
       return;
@@ -130,17 +158,19 @@ export class WaiterQueue<T> {
   #expire(): void {
     this.#armed = false;
     const now = this.#clock.now();
-    for (const waiter of this.#waiters) {
-      if (waiter.deadline > now) break;
-      this.#settle(
-        waiter,
-        false,
-        new RefreshGateError(
-          'QUEUE_TIMEOUT',
-          `request waited more than ${this.#timeoutMs} ms for ${this.#what} (queueTimeoutMs)`,
-        ),
-      );
-    }
+    this.#all(() => {
+      for (const waiter of this.#waiters) {
+        if (waiter.deadline > now) break;
+        this.#settle(
+          waiter,
+          false,
+          new RefreshGateError(
+            'QUEUE_TIMEOUT',
+            `request waited more than ${this.#timeoutMs} ms for ${this.#what} (queueTimeoutMs)`,
+          ),
+        );
+      }
+    });
     this.#arm();
   }
 }

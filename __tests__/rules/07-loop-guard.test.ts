@@ -131,7 +131,7 @@ describe('rule 7: the refresh call through an attached instance', () => {
         expect(server.sentTo('/auth/refresh')).toEqual([
           { method: 'POST', url: '/auth/refresh', token: 'A0' },
         ]);
-        expect(gate.state).toEqual({ status: 'idle', waiting: 0, refreshes: 1, failures: 0 });
+        expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 1, failures: 0 });
       });
 
       it('is not refreshed for: its 401 reaches the refresh function, once', async () => {

@@ -150,7 +150,7 @@ describe('two gates', () => {
     expect(await gateA.getAccessToken()).toBe('a3');
     expect(await gateB.getAccessToken()).toBe('b1');
     expect(eventsB).not.toHaveBeenCalled();
-    expect(gateB.state).toEqual({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
+    expect(gateB.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
 
     await gateA.clear();
     expect(await gateB.getAccessToken()).toBe('b1');

@@ -182,7 +182,7 @@ describe('good options', () => {
       logger: console,
     };
     const gate = createRefreshGate(options);
-    expect(gate.state).toEqual({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
+    expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
     gate.destroy();
   });
 

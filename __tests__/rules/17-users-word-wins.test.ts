@@ -407,7 +407,7 @@ describe('clear() and the old token', () => {
     expect(events.of('refresh:failure')).toEqual([expect.objectContaining({ aborted: true })]);
     expect(events.of('refresh:success')).toEqual([]);
     expect(onRefreshFailed).not.toHaveBeenCalled();
-    expect(gate.state).toEqual({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
+    expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 0, failures: 0 });
     expect(shared.peek()).toBeNull();
     expect(await gate.getAccessToken()).toBeNull();
     expect(await peer.getAccessToken()).toBeNull();

@@ -217,7 +217,7 @@ describe('a manual refresh()', () => {
     expect(await fulfilled(manual)).toEqual({ accessToken: 'N1', refreshToken: 'r1' });
     expect(refresh).toHaveBeenCalledTimes(1);
     expect(server.sentTo('/held')).toEqual([]);
-    expect(gate.state).toEqual({ status: 'idle', waiting: 0, refreshes: 1, failures: 0 });
+    expect(gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 1, failures: 0 });
     expect(jest.getTimerCount()).toBe(0);
   });
 
