@@ -478,7 +478,12 @@ describe('state', () => {
 
     const request = track(server.api.get('/a'));
     await flush();
-    expect(gate.state).toMatchObject({ status: 'refreshing', waiting: 1, refreshes: 0, failures: 0 });
+    expect(gate.state).toMatchObject({
+      status: 'refreshing',
+      waiting: 1,
+      refreshes: 0,
+      failures: 0,
+    });
     control.call(0).result.reject(new Error('down'));
     await flush();
     expect(request.status).toBe('rejected');

@@ -16,6 +16,11 @@ export class ClockSkew {
   /** Server time minus this device's time, in ms (0 within the header's resolution). */
   offset = 0;
 
+  /** Whether any reading of the server's clock came yet. */
+  get sampled(): boolean {
+    return this.#samples.length > 0;
+  }
+
   /** Whether `date` is a `Date` header other than the last one read. */
   isNew(date: unknown): date is string {
     return typeof date === 'string' && date !== this.#last;

@@ -41,7 +41,11 @@ import { canceled, WaiterQueue } from './waiter-queue.js';
 type State =
   | { readonly status: 'idle' }
   | { readonly status: 'refreshing'; readonly flight: Flight }
-  | { readonly status: 'cooldown'; readonly error: unknown; readonly at: number }
+  | {
+      readonly status: 'cooldown';
+      readonly error: unknown /** Monotonic ms. */;
+      readonly at: number;
+    }
   | { readonly status: 'destroyed' };
 
 type Action =
@@ -231,8 +235,16 @@ export class GateCore {
             this.#emitter.emit('refresh:success', { reason, refreshed: false, replaced: true });
             return;
           case 'failed': {
-            this.#state = { status: 'cooldown', error: outcome.error, at: this.clock.now() };
+            this.#state = { status: 'cooldown', error: outcome.error, at: this.clock.elapsed() };
             this.#failures++;
+            const stored = outcome.tokens;
+            if (stored) {
+              // Stored, since the server rotated: the gate and the scope follow the store.
+              this.#cache.use(stored);
+              this.#policy.obtained(stored, 'refreshed');
+              this.#publish(stored);
+              this.#announce(stored);
+            }
             flight.waiters.rejectAll(outcome.error);
             const terminal = this.#terminal(outcome.error);
             this.#emitter.emit('refresh:failure', { reason, error: outcome.error, terminal });
@@ -371,13 +383,13 @@ export class GateCore {
 
   get coolingDown(): boolean {
     const state = this.#state;
-    return state.status === 'cooldown' && this.clock.now() - state.at < this.options.cooldownMs;
+    return state.status === 'cooldown' && this.clock.elapsed() - state.at < this.options.cooldownMs;
   }
 
   cooldownError(): RefreshGateError {
     const state = this.#state as Extract<State, { status: 'cooldown' }>;
     const { cooldownMs } = this.options;
-    const left = state.at + cooldownMs - this.clock.now();
+    const left = state.at + cooldownMs - this.clock.elapsed();
     return new RefreshGateError(
       'COOLDOWN',
       `the last refresh failed ${cooldownMs - left} ms ago; no new refresh for ${left} ms (cooldownMs)`,
@@ -484,10 +496,11 @@ export class GateCore {
     return this.wait(config, flight, 'held').then(
       (ended) => this.#resumeHeld(config, ended),
       (error: unknown) => {
-        // No session: the request goes out as it is (a login, say), with whatever token is now.
+        // No session: the request goes out as it is (a login, say), with whatever token is now,
+        // unless that one is past its expiry (never sent, rule 6).
         if (!isNoSession(error) || this.destroyed) throw error;
         const tokens = this.#cache.peek();
-        if (tokens) this.place(config, tokens);
+        this.place(config, tokens && this.#policy.freshness(tokens) !== 'expired' ? tokens : null);
         return config;
       },
     );
@@ -788,7 +801,7 @@ export class GateCore {
         this.#cooldownTimer = undefined;
         this.#changed();
       },
-      Math.max(0, cooldown.at + this.options.cooldownMs - this.clock.now()),
+      Math.max(0, cooldown.at + this.options.cooldownMs - this.clock.elapsed()),
     );
   }
 

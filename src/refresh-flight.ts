@@ -20,7 +20,12 @@ export type Reason = RefreshContext['reason'];
  */
 export type Outcome =
   | { readonly kind: 'refreshed' | 'adopted' | 'replaced'; readonly tokens: Tokens }
-  | { readonly kind: 'failed' | 'aborted' | 'nosession'; readonly error: unknown };
+  | {
+      readonly kind: 'failed' | 'aborted' | 'nosession';
+      readonly error: unknown;
+      /** Failed, yet stored: the gate takes them (a rotated pair expired on arrival). */
+      readonly tokens?: Tokens;
+    };
 
 /** Whether `error` says there is no session to refresh (the refresh's own word). */
 export const isNoSession = (error: unknown): boolean =>
@@ -243,11 +248,15 @@ export class Flight {
     // Double-check: another tab or process may have refreshed while this one waited for the lock.
     const latest = await cache.readFresh();
     this.#check();
+    const freshness = latest && policy.freshness(latest);
     if (
       latest &&
       this.staleToken !== undefined &&
-      latest.accessToken !== this.staleToken &&
-      policy.freshness(latest) !== 'expired'
+      freshness !== 'expired' &&
+      // Newer tokens; or, for a token about to expire, the same one judged fresh again (this
+      // device's clock was set back meanwhile): nothing to refresh.
+      (latest.accessToken !== this.staleToken ||
+        (this.reason === 'expiring' && freshness === 'fresh'))
     ) {
       options.logger.debug('adopted: the store holds newer tokens');
       this.end({ kind: 'adopted', tokens: latest });
@@ -317,6 +326,10 @@ export class Flight {
     const iat = jwtTime(tokens.accessToken, 'iat');
     if (iat !== undefined && policy.freshness(tokens) === 'expired')
       options.clockSkew?.sample(iat, this.#deps.clock.now());
+    // No `iat`, and no response has told the server's time yet: the server's word is trusted
+    // until one does.
+    if (options.clockSkew?.sampled === false && policy.freshness(tokens) === 'expired')
+      policy.unjudged(tokens.accessToken);
     // Still expired on arrival: never sent, and refreshing again would loop (rule 6). It is stored
     // all the same, since its refresh token is the one the server now holds.
     const expired = policy.freshness(tokens) === 'expired';
@@ -332,12 +345,18 @@ export class Flight {
     }
     // Superseded while storing: the user's own write is queued behind this one and lands last.
     this.#check();
-    if (expired)
-      throw new RefreshGateError(
+    if (!expired) {
+      this.end({ kind: 'refreshed', tokens });
+      return;
+    }
+    this.end({
+      kind: 'failed',
+      error: new RefreshGateError(
         'INVALID_TOKENS',
         'the refresh gave a token already past its expiry by this clock: check the clock, or getExpiry',
-      );
-    this.end({ kind: 'refreshed', tokens });
+      ),
+      tokens,
+    });
   }
 
   /**

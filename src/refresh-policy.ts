@@ -19,7 +19,8 @@ interface Obtained {
   readonly token: string;
   /** Obtained by a refresh (this gate's or, under the lock, a peer's): the loop guard watches it. */
   readonly young: boolean;
-  readonly at: number;
+  /** When it arrived, on the monotonic clock. */
+  readonly since: number;
   readonly expiry: number | undefined;
   /** How long before its expiry to refresh it: the window, or half its lifetime if shorter. */
   readonly window: number;
@@ -48,6 +49,8 @@ export class RefreshPolicy {
   /** The access token this gate knew last: used, obtained or set (`undefined`: none yet). */
   #known: string | null | undefined;
 
+  #unjudged: string | undefined;
+
   constructor(options: Policy, clock: Clock) {
     this.#options = options;
     this.#clock = clock;
@@ -57,7 +60,10 @@ export class RefreshPolicy {
     const expiry = this.#expiryOf(tokens);
     if (expiry === undefined) return 'fresh';
     const left = expiry - this.#clock.now();
-    if (left <= 0) return 'expired';
+    if (left <= 0)
+      return tokens.accessToken === this.#unjudged && !this.#options.clockSkew?.sampled
+        ? 'fresh'
+        : 'expired';
     const obtained = this.#obtained;
     const window =
       obtained !== null && obtained.token === tokens.accessToken
@@ -81,7 +87,7 @@ export class RefreshPolicy {
     this.#obtained = {
       token: tokens.accessToken,
       young: arrival !== 'heard',
-      at,
+      since: this.#clock.elapsed(),
       expiry,
       window: Math.min(this.#options.refreshBeforeExpiryMs, life / 2),
       accepted: false,
@@ -118,9 +124,16 @@ export class RefreshPolicy {
     const obtained = this.#obtained;
     if (obtained === null || !obtained.young || obtained.token !== token || obtained.accepted)
       return false;
-    const now = this.#clock.now();
-    if (obtained.expiry !== undefined && obtained.expiry <= now) return false;
-    return now - obtained.at < this.#options.cooldownMs;
+    if (obtained.expiry !== undefined && obtained.expiry <= this.#clock.now()) return false;
+    return this.#clock.elapsed() - obtained.since < this.#options.cooldownMs;
+  }
+
+  /**
+   * A token a refresh just brought that looks expired before the server's clock was ever read:
+   * this clock is what is wrong. Sent until a response tells the server's time.
+   */
+  unjudged(token: string): void {
+    this.#unjudged = token;
   }
 
   /** A login or logout (the app's own word, `token`): nothing obtained before counts any more. */

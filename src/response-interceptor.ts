@@ -65,6 +65,9 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
         const currentToken = core.current()?.accessToken ?? null;
         const sent = core.sentWith(config);
         const { logger } = core.options;
+        // No session (the last refresh said so, nothing came since): a request sent without a
+        // token (a login's, say) has its own answer, not a reason to refresh.
+        if (sent === null && core.noSession) throw error;
         // Rule 4: sent with a token that is no longer current.
         if (sent !== undefined && sent !== currentToken) {
           // Rule 17: the session was cleared since; there is nothing to replay it with.

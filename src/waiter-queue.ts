@@ -6,7 +6,7 @@ import { RefreshGateError } from './errors.js';
 interface Waiter<T> {
   resolve(value: T): void;
   reject(error: unknown): void;
-  /** When it gives up (clock ms); waiters join in time order, so the first is the next due. */
+  /** When it gives up (monotonic ms); waiters join in time order, so the first is the next due. */
   readonly deadline: number;
   /** Removes the abort and cancel-token listeners. */
   cleanup: (() => void) | undefined;
@@ -66,7 +66,7 @@ export class WaiterQueue<T> {
       const waiter: Waiter<T> = {
         resolve,
         reject,
-        deadline: timeoutMs > 0 ? this.#clock.now() + timeoutMs : Number.POSITIVE_INFINITY,
+        deadline: timeoutMs > 0 ? this.#clock.elapsed() + timeoutMs : Number.POSITIVE_INFINITY,
         cleanup: undefined,
       };
       if (config && !this.#watch(waiter, config)) return;
@@ -145,7 +145,7 @@ export class WaiterQueue<T> {
     this.#armed = true;
     this.#timer = this.#clock.setTimeout(
       () => this.#expire(),
-      Math.max(0, head.value.deadline - this.#clock.now()),
+      Math.max(0, head.value.deadline - this.#clock.elapsed()),
     );
   }
 
@@ -157,7 +157,7 @@ export class WaiterQueue<T> {
 
   #expire(): void {
     this.#armed = false;
-    const now = this.#clock.now();
+    const now = this.#clock.elapsed();
     this.#all(() => {
       for (const waiter of this.#waiters) {
         if (waiter.deadline > now) break;

@@ -72,7 +72,12 @@
  *   until a write lands, that call's tokens (the gate keeps its word while the store lags).
  */
 import { runInThisContext } from 'node:vm';
-import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig } from 'axios';
+import axios, {
+  AxiosError,
+  AxiosHeaders,
+  type AxiosInstance,
+  type AxiosRequestConfig,
+} from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import fc from 'fast-check';
 import type {
@@ -88,6 +93,11 @@ import { createRefreshGate, inProcessCoordinator, isRefreshGateError } from '../
 const numRuns = Number(process.env.MODEL_RUNS ?? 1000);
 const seed = Number(process.env.MODEL_SEED ?? 0x10_2025);
 const verbose = Number(process.env.MODEL_VERBOSE ?? 0) as fc.VerbosityLevel;
+/** MODEL_STATS=1: how often the issue-13 paths ran (printed at the end). */
+const stats: Record<string, number> = {};
+const count = (what: string) => {
+  stats[what] = (stats[what] ?? 0) + 1;
+};
 
 // All clock moves are multiples of 10 ms from T0 and every token expires at issue + lifetime + 5,
 // so "now" never equals an expiry: "past its expiry" has no boundary case to argue about.
@@ -101,6 +111,33 @@ const PROFILES = {
   short: { lifetimeMs: 2_500, cooldownMs: 5_000, refreshBeforeExpiryMs: 30_000 },
   long: { lifetimeMs: 60_000, cooldownMs: 1_000, refreshBeforeExpiryMs: 10_000 },
 } as const;
+
+/**
+ * The server's clock minus the device's at the start (issue 13): none, or the device 5 minutes
+ * slow or fast. Each is 5 mod 10 ms, so the server's time is never on a whole second (a JWT's
+ * `exp`) and a device time (a multiple of 10 ms from T0) never on a token's expiry.
+ */
+const SKEWS = [5, 300_005, -299_995] as const;
+/** Device clock jumps (clockJump): the skew moves by as much, the server's clock does not. */
+const JUMPS = [300_000, -300_000, 60_000, -60_000] as const;
+/**
+ * How far past its expiry by the server's clock the gate may send a token once its estimate has
+ * settled: the `Date` header has whole seconds, the estimate is within half of one either way.
+ */
+const DATE_RESOLUTION_MS = 1_000;
+/** The refreshRetry setups; 'one' caps a Retry-After of 1 s below refreshTimeoutMs. */
+const RETRY = {
+  default: { option: undefined, retries: 2, baseDelayMs: 300, maxDelayMs: 5_000 },
+  one: {
+    option: { retries: 1, baseDelayMs: 100, maxDelayMs: 400 },
+    retries: 1,
+    baseDelayMs: 100,
+    maxDelayMs: 400,
+  },
+  off: { option: false as const, retries: 0, baseDelayMs: 0, maxDelayMs: 0 },
+} as const;
+type TransientKind = 'network' | '503' | '429';
+const REFRESH_URL = 'https://auth.test/token';
 
 type GateId = 'A' | 'B';
 type RequestKind = 'plain' | 'abortable' | 'skipAuthRefresh' | 'otherOrigin';
@@ -136,6 +173,24 @@ interface Setup {
    * the model says. Writes of different gates stay in the order they were issued.
    */
   readonly storeOrder: 'fifo' | 'unordered';
+  /**
+   * Issue 13. How tokens tell their expiry: `expiresAt` (this device's clock, as a client computes
+   * it from expires_in) or a JWT `exp` (the server's clock, whole seconds), which `clockSkew:
+   * 'auto'` judges on its estimate of the server's clock.
+   */
+  readonly tokens: 'expiresAt' | 'jwt';
+  /** The server's clock minus the device's (SKEWS); every response carries the server's `Date`. */
+  readonly skewMs: (typeof SKEWS)[number];
+  /** The refreshRetry option (RETRY). */
+  readonly retry: keyof typeof RETRY;
+  /** Seeds Math.random, so the full jitter is the same in a replay (delays stay multiples of 10 ms). */
+  readonly jitterSeed: number;
+  /**
+   * Whether a response (the app's first call, skipAuthRefresh) reached each gate before the
+   * commands, so the clock-skew estimate has a sample; without one a JWT-only session restored on a
+   * device minutes fast is judged on the device's clock (see the regressions of issue 13).
+   */
+  readonly warmStart: boolean;
 }
 
 const setupArb: fc.Arbitrary<Setup> = fc.record({
@@ -146,7 +201,76 @@ const setupArb: fc.Arbitrary<Setup> = fc.record({
   queueTimeoutMs: fc.constantFrom(0 as const, 500 as const, 2_000 as const),
   refreshSignal: fc.constantFrom('honours' as const, 'ignores' as const),
   storeOrder: fc.constantFrom('fifo' as const, 'unordered' as const),
+  tokens: fc.constantFrom('expiresAt' as const, 'jwt' as const),
+  skewMs: fc.constantFrom(...SKEWS),
+  retry: fc.constantFrom('default' as const, 'one' as const, 'off' as const),
+  jitterSeed: fc.nat(),
+  warmStart: process.env.MODEL_COLD_START === '1' ? fc.boolean() : fc.constant(true),
 });
+
+// ---- the browser's online state, and the jitter -----------------------------------------------------
+
+/**
+ * The gate's offline wait reads `globalThis.navigator.onLine` and listens for `online` on
+ * `globalThis` (src/refresh-flight.ts): the test gives the sandbox a navigator and an EventTarget's
+ * listeners there, counted so that a listener left behind shows.
+ */
+const browser = {
+  navigator: { onLine: true },
+  target: new EventTarget(),
+  onlineListeners: new Set<unknown>(),
+  saved: undefined as
+    | { navigator: PropertyDescriptor | undefined; add: unknown; remove: unknown }
+    | undefined,
+  install(): void {
+    const scope = globalThis as Record<string, unknown>;
+    this.saved = {
+      navigator: Object.getOwnPropertyDescriptor(globalThis, 'navigator'),
+      add: scope.addEventListener,
+      remove: scope.removeEventListener,
+    };
+    Object.defineProperty(globalThis, 'navigator', { value: this.navigator, configurable: true });
+    scope.addEventListener = (type: string, listener: () => void) => {
+      if (type === 'online') {
+        this.onlineListeners.add(listener);
+        count("offline: waits for 'online'");
+      }
+      this.target.addEventListener(type, listener);
+    };
+    scope.removeEventListener = (type: string, listener: () => void) => {
+      if (type === 'online') this.onlineListeners.delete(listener);
+      this.target.removeEventListener(type, listener);
+    };
+  },
+  restore(): void {
+    const scope = globalThis as Record<string, unknown>;
+    const saved = this.saved;
+    if (!saved) return;
+    if (saved.navigator) Object.defineProperty(globalThis, 'navigator', saved.navigator);
+    else delete scope.navigator;
+    scope.addEventListener = saved.add;
+    scope.removeEventListener = saved.remove;
+  },
+  reset(): void {
+    this.navigator.onLine = true;
+    for (const listener of this.onlineListeners) {
+      this.target.removeEventListener('online', listener as () => void);
+    }
+    this.onlineListeners.clear();
+  },
+};
+
+/** Math.random for the jitter: tenths only, so every delay is a multiple of 10 ms. */
+const jitter = {
+  state: 1,
+  seed(n: number): void {
+    this.state = (n % 2_147_483_646) + 1;
+  },
+  next(): number {
+    this.state = (this.state * 48_271) % 2_147_483_647;
+    return (this.state % 11) / 10;
+  },
+};
 
 // ---- the host process: Jest's sandbox copy of `process` never hears 'unhandledRejection' ----------
 
@@ -172,6 +296,27 @@ function carriedToken(config: AxiosRequestConfig | undefined): string | null {
   if (typeof auth !== 'string' || auth === '') return null;
   return auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : auth;
 }
+
+/** A refresh's failure as an HTTP call of axios rejects: a status, or none (network error). */
+function refreshError(status: number | undefined, message: string, headers = {}): AxiosError {
+  const config = { url: REFRESH_URL, headers: new AxiosHeaders() };
+  const response =
+    status === undefined ? undefined : { status, statusText: '', headers, config, data: {} };
+  return new AxiosError(
+    message,
+    status === undefined ? 'ERR_NETWORK' : 'ERR_BAD_REQUEST',
+    config as never,
+    {},
+    response as never,
+  );
+}
+
+/** An access token: `at<n>`, or (jwt) `at<n>.<claims>.s` with `exp` in whole seconds. */
+const jwtToken = (n: number, exp: number) =>
+  `at${n}.${Buffer.from(JSON.stringify({ n, exp })).toString('base64url')}.s`;
+/** How a token reads in the log: its `at<n>`. */
+const nameOf = (token: string | null | undefined) =>
+  token === null || token === undefined ? String(token) : (token.split('.')[0] ?? token);
 
 const hasCode = (value: unknown, ...codes: string[]) =>
   isRefreshGateError(value) && codes.includes(value.code);
@@ -205,6 +350,7 @@ interface Tracked {
   readonly what: 'request' | 'probe' | 'getAccessToken' | 'refresh' | 'setTokens' | 'clear';
   readonly kind: RequestKind | undefined;
   readonly label: string;
+  readonly url: string | undefined;
   /** Made after its gate's destroy(). */
   readonly afterDestroy: boolean;
   /** How many clear() calls its gate had seen when it was made. */
@@ -238,18 +384,26 @@ interface RefreshCall {
   supersededBy: string | undefined;
   result: Tokens | undefined;
   written: boolean;
-  resolve(tokens: Tokens): void;
+  resolve(tokens: Tokens | null): void;
   reject(error: unknown): void;
 }
 
+/** How a command answers a pending refresh call. */
+type Answer = 'succeeds' | 'failsTerminal' | TransientKind | 'nosession';
+
 interface TokenInfo {
+  /** The device's time of its expiry as the client knows it: expiresAt (or, jwt: at issue). */
   readonly expiresAt: number;
+  /** Its expiry by the server's clock: what the server decides validity on. */
+  readonly serverExpiresAt: number;
+  /** A JWT without expiresAt: the gate judges its `exp` on its estimate of the server's clock. */
+  readonly jwt: boolean;
   /** How the client got it: at the start, from a login (setTokens) or from refresh #n. */
   readonly origin: string;
   /** When (event sequence) and by whom the token was first written to the store. */
   writtenSeq?: number;
   writer?: GateId;
-  /** When each gate first sent it. */
+  /** When each gate first sent it, or handed it out (getAccessToken): it knew it from then. */
   readonly firstSent: Map<GateId, number>;
 }
 
@@ -291,8 +445,35 @@ class Side {
    * The token its own refresh obtained last, while it is the gate's token (rule 6's loop guard):
    * when, its expiry, and whether a response (200) has accepted it since.
    */
-  obtained: { token: string; at: number; expiresAt: number; accepted: boolean } | undefined;
+  obtained:
+    | { token: string; at: number; expiresAt: number; accepted: boolean; jumps: number }
+    | undefined;
+  // ---- issue 13 ----
+  /** A refresh:start without its refresh:success/failure yet (destroy() ends it silently). */
+  flightOpen = false;
+  flightStartMono = 0;
+  /** Refresh calls of the current flight; the kind of its last failure. */
+  flightCalls = 0;
+  flightFailed: 'terminal' | 'transient' | 'nosession' | undefined;
+  /** The retry announced by refresh:retry: due on the monotonic clock, and which attempt. */
+  retryDue: { at: number; attempt: number; announced: number } | undefined;
+  /** Non-aborted, non-nosession refresh:failure events: what state.failures counts. */
+  failures = 0;
+  /** The cooldown's start on the monotonic clock, and clock jumps before it. */
+  cooldownMono: number | undefined;
+  cooldownJumps = 0;
+  /** The clock-skew estimate mirrored: the samples the gate has read (src/clock-skew.ts rule). */
+  readonly samples: number[] = [];
+  lastDate: string | undefined;
+  /** A refresh result arrived while the estimate was off: it may look expired (INVALID_TOKENS). */
+  mayInvalid = false;
   constructor(readonly id: GateId) {}
+  /** The skew estimate as the gate computes it: the median of the last 7, under 2 s none. */
+  estimate(): number {
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    return Math.abs(median) < 2_000 ? 0 : median;
+  }
 }
 
 class Model {
@@ -327,6 +508,24 @@ class World {
   private serverRefresh = '';
   private serverExpiresAt = 0;
   private serverRevoked = false;
+  /** The server's clock minus the device's now (a clock jump moves it). */
+  skew: number;
+  /** Clock jumps so far, and by how much in all. */
+  jumps = 0;
+  private jumped = 0;
+  /**
+   * Time on a clock that no jump moves, what timers (queueTimeoutMs, refreshTimeoutMs) follow;
+   * live inside a timer's callback too (the fake clock stands at the timer's time then).
+   */
+  get mono(): number {
+    return Date.now() - T0 - this.jumped;
+  }
+  /** Errors of transient refresh failures: the call's gate, and whether retries remained. */
+  readonly transient = new Map<object, { gate: GateId; retriesLeft: boolean }>();
+  readonly terminalErrors = new WeakSet<object>();
+  /** Public endpoints (the warm start's first call): 200 whatever the token. */
+  readonly publicUrls = new Set<string>();
+  readonly retry: (typeof RETRY)[keyof typeof RETRY];
 
   readonly tokenInfo = new Map<string, TokenInfo>();
   /** Results of superseded refreshes. */
@@ -354,6 +553,10 @@ class World {
     jest.clearAllTimers();
     jest.setSystemTime(T0);
     unhandled.length = 0;
+    browser.reset();
+    jitter.seed(setup.jitterSeed);
+    this.skew = setup.skewMs;
+    this.retry = RETRY[setup.retry];
     this.profile = PROFILES[setup.profile];
     const first = this.issue('the start');
     this.session = first;
@@ -400,9 +603,11 @@ class World {
       cooldownMs,
       refreshBeforeExpiryMs,
       maxReplays: 1,
-      onRefreshFailed: () => {
+      onRefreshFailed: (error, info) => {
         if (side.destroyed) this.violate(`${id}: onRefreshFailed ran after destroy() (sem 1)`);
+        this.checkFailure(side, 'onRefreshFailed', error, info?.terminal, false);
       },
+      ...(this.retry.option === undefined ? {} : { refreshRetry: this.retry.option }),
       logger: { debug: noop, warn: noop },
       ...(initialTokens ? { initialTokens } : {}),
       ...(this.setup.placement === 'applyToken'
@@ -420,7 +625,7 @@ class World {
     side.gate.on('request:queued', (payload) => {
       const url = (payload as { config?: { url?: string } } | undefined)?.config?.url;
       const t = url === undefined ? undefined : this.byUrl.get(url);
-      if (t) t.waitSince = Date.now();
+      if (t) t.waitSince = this.mono;
     });
     for (const event of EVENTS) {
       side.gate.on(event, () => {
@@ -430,6 +635,16 @@ class World {
           side.startSeq = ++this.seq;
           side.flightFrom = this.calls.length;
           this.newWait(side, (t) => t.what === 'getAccessToken');
+          if (side.flightOpen) this.violate(`${id}: refresh:start while its flight had not ended`);
+          side.flightOpen = true;
+          side.flightStartMono = this.mono;
+          side.flightCalls = 0;
+          side.flightFailed = undefined;
+          side.retryDue = undefined;
+        } else if (event === 'refresh:success' || event === 'refresh:failure') {
+          if (!side.flightOpen) this.violate(`${id}: ${event} without a refresh:start`);
+          side.flightOpen = false;
+          side.retryDue = undefined;
         }
       });
     }
@@ -437,7 +652,13 @@ class World {
     side.gate.on('refresh:start', (payload) => {
       if (this.disposed || side.destroyed) return;
       const from = side.cooldownFrom;
-      if (from !== undefined && Date.now() - from < cooldownMs) {
+      // After a clock jump, whether the cooldown follows the wall or the elapsed time is not
+      // judged here (the COOLDOWN rejections are, in onSettled).
+      if (
+        from !== undefined &&
+        side.cooldownJumps === this.jumps &&
+        Date.now() - from < cooldownMs
+      ) {
         const { reason } = payload as { reason?: string };
         this.violate(
           `${id}: a '${reason}' refresh started ${Date.now() - from} ms after the refresh failure ${side.cooldownCause}, within cooldownMs (${cooldownMs}): it rejects with COOLDOWN (rule 6)`,
@@ -446,12 +667,28 @@ class World {
     });
     side.gate.on('refresh:failure', (payload) => {
       if (this.disposed || side.destroyed) return;
-      const { aborted, error } = (payload ?? {}) as { aborted?: boolean; error?: unknown };
+      const { aborted, error, terminal, noSession } = (payload ?? {}) as {
+        aborted?: boolean;
+        error?: unknown;
+        terminal?: boolean;
+        noSession?: boolean;
+      };
       if (aborted === true) return;
+      count(
+        noSession === true ? 'flight: no session' : `flight failed: ${show(error).slice(0, 24)}`,
+      );
+      this.checkFailure(side, 'refresh:failure', error, terminal, noSession === true);
+      if (noSession === true) return;
+      side.failures++;
+      // A result that looked expired on arrival (INVALID_TOKENS) is stored all the same, since the
+      // server rotated (its refresh token is the live one); expired by this clock, it is not sent
+      // by requests that check expiry, which the expiry invariants cover.
       // A flight that timed out while its result was being stored ends the cooldown when that
       // write lands (the gate follows its store): the model does not follow that, it stops looking.
       const storing = this.calls.slice(side.flightFrom).some((c) => c.gate === id && c.written);
       side.cooldownFrom = storing ? undefined : Date.now();
+      side.cooldownMono = storing ? undefined : this.mono;
+      side.cooldownJumps = this.jumps;
       side.cooldownCause = `(${show(error)})`;
     });
     // Rule 6, loop guard: the token this gate's own refresh obtained.
@@ -466,8 +703,48 @@ class World {
       const info = token === undefined ? undefined : this.tokenInfo.get(token);
       side.obtained =
         token !== undefined && info
-          ? { token, at: Date.now(), expiresAt: info.expiresAt, accepted: false }
+          ? {
+              token,
+              at: Date.now(),
+              expiresAt: this.viewExpiry(side, info),
+              accepted: false,
+              jumps: this.jumps,
+            }
           : undefined;
+    });
+    // Issue 13: a retry is announced for a transient failure only, with a delay the policy allows.
+    side.gate.on('refresh:retry', (payload) => {
+      if (this.disposed || side.destroyed) return;
+      const { attempt, delayMs, error } = payload as {
+        attempt: number;
+        delayMs: number;
+        error: unknown;
+      };
+      this.note(`${id}: refresh:retry attempt ${attempt} in ${delayMs} ms (${show(error)})`);
+      const transient = this.transient.get(error as object);
+      if (!transient) {
+        this.violate(`${id}: refresh:retry for ${show(error)}, not a transient failure`);
+        return;
+      }
+      if (!transient.retriesLeft) {
+        this.violate(`${id}: refresh:retry attempt ${attempt} with no retries left`);
+      }
+      const { baseDelayMs, maxDelayMs } = this.retry;
+      const retryAfter = (error as AxiosError).response?.headers?.['retry-after'];
+      const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+      if (retryAfter !== undefined) {
+        if (delayMs !== Math.min(maxDelayMs, 1_000)) {
+          this.violate(
+            `${id}: refresh:retry waits ${delayMs} ms for Retry-After: 1 (maxDelayMs ${maxDelayMs})`,
+          );
+        }
+      } else if (!(delayMs >= 0 && delayMs <= ceiling)) {
+        this.violate(`${id}: refresh:retry waits ${delayMs} ms, outside full jitter 0..${ceiling}`);
+      }
+      if (attempt !== side.flightCalls) {
+        this.violate(`${id}: refresh:retry attempt ${attempt} after ${side.flightCalls} call(s)`);
+      }
+      side.retryDue = { at: this.mono + delayMs, attempt, announced: this.mono };
     });
     side.gate.on('tokens:changed', (payload) => {
       const token = (payload as Tokens | null | undefined)?.accessToken ?? null;
@@ -571,26 +848,64 @@ class World {
    */
   private issue(origin: string, current = true): Tokens {
     const n = ++this.issued;
-    const tokens: Tokens = {
-      accessToken: `at${n}`,
-      refreshToken: `rt${n}`,
-      expiresAt: Date.now() + this.profile.lifetimeMs + 5,
-    };
+    const { lifetimeMs } = this.profile;
+    const jwt = this.setup.tokens === 'jwt';
+    // A JWT's exp is the server's time in whole seconds; expiresAt the client's, from expires_in.
+    const exp = Math.floor((this.serverNow() + lifetimeMs) / 1_000);
+    const tokens: Tokens = jwt
+      ? { accessToken: jwtToken(n, exp), refreshToken: `rt${n}` }
+      : {
+          accessToken: `at${n}`,
+          refreshToken: `rt${n}`,
+          expiresAt: Date.now() + lifetimeMs + 5,
+        };
+    const serverExpiresAt = jwt ? exp * 1_000 : this.serverNow() + lifetimeMs + 5;
     if (current) {
       this.serverAccess = tokens.accessToken;
       this.serverRefresh = tokens.refreshToken ?? '';
-      this.serverExpiresAt = tokens.expiresAt ?? 0;
+      this.serverExpiresAt = serverExpiresAt;
       this.serverRevoked = false;
     }
     this.tokenInfo.set(tokens.accessToken, {
-      expiresAt: tokens.expiresAt ?? 0,
+      expiresAt: tokens.expiresAt ?? serverExpiresAt - this.skew,
+      serverExpiresAt,
+      jwt,
       origin,
       firstSent: new Map(),
     });
     return tokens;
   }
 
-  private async serve(side: Side, config: AxiosRequestConfig): Promise<[number, unknown]> {
+  serverNow(): number {
+    return Date.now() + this.skew;
+  }
+
+  /** Whether `side`'s skew estimate is within the Date header's resolution of the true skew. */
+  settled(side: Side): boolean {
+    return Math.abs(side.estimate() - this.skew) <= DATE_RESOLUTION_MS;
+  }
+
+  /**
+   * A token's expiry on this device's clock as the gate sees it: expiresAt, or (a JWT) its exp on
+   * the gate's estimate of the server's clock (mirrored). Checks that depend on it for a JWT run
+   * only while the estimate is settled, and keep DATE_RESOLUTION_MS away from it.
+   */
+  viewExpiry(side: Side, info: TokenInfo): number {
+    return info.jwt ? info.serverExpiresAt - side.estimate() : info.expiresAt;
+  }
+
+  /** Whether `side` surely sees `info`'s token as not past its expiry, `margin` ms ahead. */
+  surelyUnexpired(side: Side, info: TokenInfo, margin = 0): boolean {
+    if (!info.jwt) return Date.now() + margin < info.expiresAt;
+    return (
+      this.settled(side) && Date.now() + margin + DATE_RESOLUTION_MS < this.viewExpiry(side, info)
+    );
+  }
+
+  private async serve(
+    side: Side,
+    config: AxiosRequestConfig,
+  ): Promise<[number, unknown] | [number, unknown, Record<string, string>]> {
     const url = config.url ?? '';
     const token = carriedToken(config);
     const t = this.byUrl.get(url);
@@ -609,15 +924,31 @@ class World {
     await this.s.schedule(Promise.resolve(), `${t.label}: the answer arrives`);
     const ok =
       otherOrigin ||
-      (token === this.serverAccess && !this.serverRevoked && Date.now() < this.serverExpiresAt);
+      this.publicUrls.has(url) ||
+      (token === this.serverAccess &&
+        !this.serverRevoked &&
+        this.serverNow() < this.serverExpiresAt);
     const status = ok ? 200 : 401;
-    this.note(`${t.label}: server answers ${status}`);
+    // Every answer tells the server's time (whole seconds); the gate reads those of its origin.
+    const date = new Date(this.serverNow()).toUTCString();
+    this.note(`${t.label}: server answers ${status} (Date: ${date.slice(17, 25)})`);
+    // (An aborted request's answer reaches no interceptor: axios rejects it as canceled.)
+    const reads =
+      !otherOrigin &&
+      !side.destroyed &&
+      !t.aborted &&
+      (status === 200 || (t.kind !== 'skipAuthRefresh' && t.what !== 'probe'));
+    if (reads && date !== side.lastDate) {
+      side.lastDate = date;
+      side.samples.push(Date.parse(date) + 500 - Date.now());
+      if (side.samples.length > 7) side.samples.shift();
+    }
     if (ok && token !== null && side.obtained?.token === token) side.obtained.accepted = true;
     t.atServer = false;
-    t.waitSince = Date.now();
+    t.waitSince = this.mono;
     send.forbidReplay =
       status === 401 && token !== null && side.revoked.has(token) && side.loggedOut;
-    return [status, { url }];
+    return [status, { url }, { date }];
   }
 
   private checkSend(side: Side, t: Tracked, token: string | null, otherOrigin: boolean): void {
@@ -655,16 +986,37 @@ class World {
       this.violate(`${who} (${made}) was ${how} with ${token} after ${side.id}.clear() (sem 3, 7)`);
     }
     const info = this.tokenInfo.get(token);
-    if (t.kind !== 'skipAuthRefresh' && t.what !== 'probe' && info && Date.now() > info.expiresAt) {
-      this.violate(
-        `${who} carried ${token} (from ${info.origin}), ${Date.now() - info.expiresAt} ms past its expiry${side.gate.state.status === 'cooldown' ? ' during a cooldown (it rejects with COOLDOWN)' : ''} (sem 8, rule 6)`,
+    // Issue 13: a JWT is judged on the server's clock, once the gate's estimate has settled.
+    if (t.kind !== 'skipAuthRefresh' && t.what !== 'probe' && info?.jwt) {
+      const late = this.serverNow() - info.serverExpiresAt;
+      count(
+        this.settled(side)
+          ? `jwt send, settled, skew ${Math.round(this.skew / 60_000)} min`
+          : 'jwt send, unsettled',
       );
+      if (this.settled(side) && late > DATE_RESOLUTION_MS) {
+        const message = `${who} carried ${nameOf(token)} (from ${info.origin}) ${late} ms past its expiry by the server's clock (skew ${this.skew} ms, ${side.id}'s estimate ${side.estimate()} ms) (issue 13, clockSkew; sem 8)`;
+        const heldNoSession = side.flightFailed === 'nosession' && !side.flightOpen;
+        if (heldNoSession) this.violate(message);
+        else this.violate(message);
+      }
+    } else if (
+      t.kind !== 'skipAuthRefresh' &&
+      t.what !== 'probe' &&
+      info &&
+      Date.now() > info.expiresAt
+    ) {
+      const message = `${who} carried ${token} (from ${info.origin}), ${Date.now() - info.expiresAt} ms past its expiry${side.gate.state.status === 'cooldown' ? ' during a cooldown (it rejects with COOLDOWN)' : ''} (sem 8, rule 6)`;
+      // A held request let go by a 'no session' end (issue 13, regression 1).
+      const heldNoSession = side.flightFailed === 'nosession' && !side.flightOpen;
+      if (heldNoSession) this.violate(message);
+      else this.violate(message);
     }
   }
 
   // ---- the refresh -----------------------------------------------------------------------------
 
-  private refreshCall(side: Side, ctx: RefreshContext): Promise<Tokens> {
+  private refreshCall(side: Side, ctx: RefreshContext): Promise<Tokens | null> {
     const id = side.id;
     const n = this.calls.length + 1;
     const aborted = ctx.signal.aborted;
@@ -674,8 +1026,41 @@ class World {
     );
     if (side.destroyed)
       this.violate(`${id}: the refresh option was called after destroy() (sem 1)`);
+    // Issue 13: calls of one flight (its retries): only while it lives, never after a terminal
+    // failure or a 'no session', at most retries + 1, a retry not before its delay nor offline.
+    if (!side.destroyed && !this.disposed) {
+      if (!side.flightOpen) {
+        this.violate(
+          `${id}: refresh #${n} was called with no flight open (after its flight ended: clear(), setTokens(), a timeout, a peer) (issue 13, sem 1-3)`,
+        );
+      }
+      side.flightCalls++;
+      if (side.flightCalls > this.retry.retries + 1) {
+        this.violate(
+          `${id}: refresh #${n} is call ${side.flightCalls} of one flight, with refreshRetry.retries ${this.retry.retries} (issue 13)`,
+        );
+      }
+      if (side.flightCalls > 1) {
+        if (side.flightFailed !== 'transient') {
+          this.violate(
+            `${id}: refresh #${n} retried a flight whose last call ended ${side.flightFailed ?? 'with no failure'} (issue 13)`,
+          );
+        }
+        const due = side.retryDue;
+        if (!due) this.violate(`${id}: refresh #${n} retried without a refresh:retry (issue 13)`);
+        else if (this.mono < due.at) {
+          this.violate(`${id}: refresh #${n} came ${due.at - this.mono} ms before its retry delay`);
+        }
+        if (!browser.navigator.onLine) {
+          this.violate(`${id}: refresh #${n} retried while navigator.onLine is false (issue 13)`);
+        }
+        count(`retry call ${side.flightCalls - 1}`);
+      }
+      side.retryDue = undefined;
+      side.flightFailed = undefined;
+    }
     let call!: RefreshCall;
-    const promise = new Promise<Tokens>((resolve, reject) => {
+    const promise = new Promise<Tokens | null>((resolve, reject) => {
       const onAbort = () => {
         if (call.settled) return;
         if (this.setup.refreshSignal === 'ignores') {
@@ -751,7 +1136,9 @@ class World {
       young !== undefined &&
       trigger === young.token &&
       !young.accepted &&
-      Date.now() < young.expiresAt &&
+      young.jumps === this.jumps &&
+      (this.tokenInfo.get(young.token)?.jwt !== true || this.settled(side)) &&
+      Date.now() + DATE_RESOLUTION_MS < young.expiresAt &&
       Date.now() - young.at < this.profile.cooldownMs
     ) {
       this.violate(
@@ -761,7 +1148,7 @@ class World {
     // Sem 6: under the lock, a token the store holds that differs from the trigger and is not past
     // its own expiry is adopted, not refreshed again.
     const info = tok === undefined ? undefined : this.tokenInfo.get(tok);
-    if (ctx.reason !== 'manual' && tok !== undefined && info && Date.now() < info.expiresAt) {
+    if (ctx.reason !== 'manual' && tok !== undefined && info && this.surelyUnexpired(side, info)) {
       const sentBefore = (info.firstSent.get(id) ?? Number.POSITIVE_INFINITY) < side.startSeq;
       const newer =
         info.writer !== undefined &&
@@ -781,9 +1168,13 @@ class World {
   private newWait(side: Side, which: (t: Tracked) => boolean): void {
     for (const t of this.tracked) {
       if (t.gate === side.id && t.status === 'pending' && !t.atServer && which(t)) {
-        t.waitSince = Date.now();
+        t.waitSince = this.mono;
       }
     }
+  }
+
+  byUrlEntries(): IterableIterator<[string, Tracked]> {
+    return this.byUrl.entries();
   }
 
   /** The oldest refresh call still pending that no command has answered yet. */
@@ -791,23 +1182,54 @@ class World {
     return this.calls.find((c) => !c.settled && !c.answering && !c.hung);
   }
 
-  answer(call: RefreshCall, how: 'succeeds' | 'fails'): void {
+  answer(call: RefreshCall, how: Answer): void {
     call.answering = true;
     void this.s.schedule(Promise.resolve(), `refresh #${call.n} (${call.gate}) ${how}`).then(() => {
       if (call.settled) return;
-      if (how === 'fails') {
-        const error = new Error(`refresh #${call.n} failed: 503 from the auth server`);
+      const side = this.sides.get(call.gate)!;
+      const reject = (error: AxiosError, kind: 'terminal' | 'transient') => {
         this.refreshErrors.add(error);
-        this.note(`refresh #${call.n} rejects (503)`);
+        if (kind === 'terminal') this.terminalErrors.add(error);
+        else {
+          // Retries remain if this flight may make another call (and the call is its flight's).
+          const current = !call.ctx.signal.aborted && side.flightOpen && !side.destroyed;
+          this.transient.set(error, {
+            gate: call.gate,
+            retriesLeft: current && side.flightCalls <= this.retry.retries,
+          });
+        }
+        if (!call.ctx.signal.aborted) side.flightFailed = kind;
         call.reject(error);
+      };
+      if (how === 'failsTerminal') {
+        this.note(`refresh #${call.n} rejects (400 invalid_grant)`);
+        reject(refreshError(400, `refresh #${call.n} failed: 400 invalid_grant`), 'terminal');
+        return;
+      }
+      if (how === 'network' || how === '503' || how === '429') {
+        this.note(`refresh #${call.n} rejects (${how === 'network' ? 'network error' : how})`);
+        const error =
+          how === 'network'
+            ? refreshError(undefined, `refresh #${call.n}: Network Error`)
+            : how === '503'
+              ? refreshError(503, `refresh #${call.n} failed: 503`)
+              : refreshError(429, `refresh #${call.n} failed: 429`, { 'retry-after': '1' });
+        reject(error, 'transient');
+        return;
+      }
+      if (how === 'nosession') {
+        this.note(`refresh #${call.n} resolves null (no session)`);
+        if (!call.ctx.signal.aborted) side.flightFailed = 'nosession';
+        call.resolve(null);
         return;
       }
       const presented = call.ctx.tokens?.refreshToken;
       if (!call.grantable) {
-        const error = new Error(`refresh #${call.n} failed: invalid_grant (${presented})`);
-        this.refreshErrors.add(error);
         this.note(`refresh #${call.n} rejects (invalid_grant: ${presented} was not current)`);
-        call.reject(error);
+        reject(
+          refreshError(400, `refresh #${call.n} failed: invalid_grant (${presented})`),
+          'terminal',
+        );
         return;
       }
       // A cookie refresh (no tokens) rotates whatever session the server has now.
@@ -823,9 +1245,61 @@ class World {
           `the late result of refresh #${call.n}, whose ctx.signal had aborted (${show(call.ctx.signal.reason)}): the flight had ended (rules 5, 8)`,
         );
       }
-      this.note(`refresh #${call.n} resolves with ${tokens.accessToken}`);
+      this.note(`refresh #${call.n} resolves with ${nameOf(tokens.accessToken)}`);
+      // A JWT judged on an estimate that is off (no sample yet, a clock jump) may look expired.
+      if (tokens.expiresAt === undefined && !this.settled(side)) side.mayInvalid = true;
       call.resolve(tokens);
     });
+  }
+
+  /**
+   * Issue 13: how a refresh:failure or onRefreshFailed speaks of a failure. A transient failure
+   * (no answer, 503, 429, a timeout) is never terminal and, while retries remain, fails no flight;
+   * a 400 invalid_grant is terminal; no session is no failure: no onRefreshFailed, no `terminal`.
+   */
+  private checkFailure(
+    side: Side,
+    where: 'refresh:failure' | 'onRefreshFailed',
+    error: unknown,
+    terminal: boolean | undefined,
+    noSession: boolean,
+  ): void {
+    if (this.disposed || side.destroyed) return;
+    const id = side.id;
+    const transient = this.transient.get(error as object);
+    const isNoSessionError = hasCode(error, 'NO_SESSION');
+    if (where === 'onRefreshFailed' && isNoSessionError) {
+      this.violate(`${id}: onRefreshFailed ran for no session (${show(error)}) (issue 13)`);
+    }
+    if (noSession || isNoSessionError) {
+      if (!noSession || !isNoSessionError || terminal !== undefined) {
+        this.violate(
+          `${id}: ${where} for no session reads noSession ${noSession}, error ${show(error)}, terminal ${terminal} (issue 13)`,
+        );
+      }
+      if (side.flightFailed !== 'nosession' && side.flightFailed !== undefined) {
+        this.violate(`${id}: a flight ended 'no session' after a ${side.flightFailed} failure`);
+      }
+      return;
+    }
+    if (transient) {
+      if (terminal !== false) {
+        this.violate(
+          `${id}: ${where} says terminal ${terminal} for a transient failure (${show(error)}) (issue 13)`,
+        );
+      }
+      if (transient.retriesLeft) {
+        this.violate(
+          `${id}: ${where} for a transient failure (${show(error)}) while retries remained: it is tried again in the same flight (issue 13)`,
+        );
+      }
+    } else if (hasCode(error, 'REFRESH_TIMEOUT') && terminal !== false) {
+      this.violate(`${id}: ${where} says terminal ${terminal} for REFRESH_TIMEOUT (issue 13)`);
+    } else if (this.terminalErrors.has(error as object) && terminal !== true) {
+      this.violate(
+        `${id}: ${where} says terminal ${terminal} for ${show(error)} (400 invalid_grant) (issue 13)`,
+      );
+    }
   }
 
   // ---- what the gates do to the store and the scope ---------------------------------------------
@@ -956,6 +1430,7 @@ class World {
     side.loggedOut = false;
     // A login starts afresh: no cooldown, nothing young (issue 10).
     side.cooldownFrom = undefined;
+    side.cooldownMono = undefined;
     side.obtained = undefined;
     const tokens = this.issue('setTokens()');
     this.track(side, 'setTokens', () => side.gate.setTokens(tokens), {
@@ -996,6 +1471,8 @@ class World {
         for (const other of this.sides.values()) if (other !== side) other.mayLag = true;
       }
       side.destroyed = true;
+      side.flightOpen = false;
+      side.retryDue = undefined;
       this.supersede(side, 'destroy()');
       for (const t of this.tracked) {
         if (t.gate !== id || t.status !== 'pending' || t.afterDestroy) continue;
@@ -1075,8 +1552,34 @@ class World {
 
   /** How far the clock must move to be past the current token's expiry. */
   untilPastExpiry(): number {
-    const expiresAt = this.session?.expiresAt ?? this.serverExpiresAt;
+    const token = this.session?.accessToken;
+    const info = token === undefined ? undefined : this.tokenInfo.get(token);
+    const expiresAt = info?.jwt
+      ? info.serverExpiresAt - this.skew
+      : (this.session?.expiresAt ?? this.serverExpiresAt - this.skew);
     return Math.max(10, expiresAt - Date.now() + 5);
+  }
+
+  // ---- issue 13: the network, the device's clock ---------------------------------------------------
+
+  goOffline(): void {
+    this.note('navigator.onLine = false');
+    browser.navigator.onLine = false;
+  }
+
+  goOnline(): void {
+    this.note("navigator.onLine = true; 'online' dispatched");
+    browser.navigator.onLine = true;
+    browser.target.dispatchEvent(new Event('online'));
+  }
+
+  /** The device's clock jumps (NTP, the user): timers do not move, the server's clock neither. */
+  clockJump(ms: number): void {
+    this.note(`the device clock jumps ${ms > 0 ? '+' : ''}${ms} ms`);
+    this.jumps++;
+    this.jumped += ms;
+    this.skew -= ms;
+    jest.setSystemTime(Date.now() + ms);
   }
 
   // ---- tracking ----------------------------------------------------------------------------------
@@ -1098,12 +1601,13 @@ class World {
       what,
       kind: extra.kind,
       label: extra.label,
+      url: extra.url,
       afterDestroy: side.destroyed,
       clearsBefore: side.clears,
       controller: extra.controller,
       aborted: false,
       atServer: false,
-      waitSince: Date.now(),
+      waitSince: this.mono,
       sends: [],
       settlements: 0,
       status: 'pending',
@@ -1138,6 +1642,11 @@ class World {
     const side = this.sides.get(t.gate)!;
     const wrong = (why: string) =>
       this.violate(`${t.label} ${ok ? 'resolved with' : 'rejected with'} ${show(value)}: ${why}`);
+    // A token handed out is one the gate knew from then on, as one it sent.
+    if (ok && t.what === 'getAccessToken' && typeof value === 'string') {
+      const info = this.tokenInfo.get(value);
+      if (info && !info.firstSent.has(side.id)) info.firstSent.set(side.id, ++this.seq);
+    }
 
     if (t.mustBeDestroyed || (t.afterDestroy && t.what !== 'request')) {
       if (ok || !hasCode(value, 'DESTROYED')) {
@@ -1181,6 +1690,28 @@ class World {
     const failure =
       this.refreshErrors.has(value as object) || this.storeErrors.has(value as object);
     const gateError = (...codes: string[]) => hasCode(value, ...codes);
+    // Issue 13: a transient failure with retries left rejects no waiter (it is tried again).
+    if (this.transient.get(value as object)?.retriesLeft) {
+      wrong('a transient failure while retries remained: its waiters keep waiting (issue 13)');
+    }
+    // A 401 a request rejects with is its own answer, never another's (no session: its own 401).
+    if (is401(value) && (value as AxiosError).config?.url !== t.url) {
+      wrong(`a 401 of ${(value as AxiosError).config?.url}, not its own (rule 5, issue 13)`);
+    }
+    if (gateError('COOLDOWN')) {
+      const cause = (value as { cause?: unknown }).cause;
+      if (hasCode(cause, 'NO_SESSION')) wrong('no session starts no cooldown (issue 13)');
+      const from = side.cooldownMono;
+      const { cooldownMs } = this.profile;
+      if (from !== undefined && this.mono - from > cooldownMs) {
+        // Measured on elapsed time, whatever the wall clock does (regression 2).
+        this.violate(
+          `${t.label} rejected with COOLDOWN: the cooldown began ${this.mono - from} ms ago (elapsed time, ${this.jumps - side.cooldownJumps} clock jump(s) since), past cooldownMs (${cooldownMs}) (rule 6, issue 13)`,
+        );
+      }
+    }
+    // A JWT result judged on an estimate that was off may be refused as expired.
+    const invalid = side.mayInvalid && gateError('INVALID_TOKENS');
     let allowed: boolean;
     switch (t.what) {
       case 'request':
@@ -1192,6 +1723,7 @@ class World {
               : axios.isCancel(value) ||
                 is401(value) ||
                 failure ||
+                invalid ||
                 gateError('REFRESH_TIMEOUT', 'QUEUE_TIMEOUT', 'COOLDOWN', 'DESTROYED');
         break;
       case 'probe':
@@ -1201,6 +1733,7 @@ class World {
         allowed =
           axios.isCancel(value) ||
           failure ||
+          invalid ||
           gateError('REFRESH_TIMEOUT', 'QUEUE_TIMEOUT', 'COOLDOWN', 'DESTROYED');
         break;
       case 'refresh':
@@ -1208,8 +1741,12 @@ class World {
           wrong('a manual refresh() is bounded by refreshTimeoutMs only (sem 9, rule 18)');
           return;
         }
+        // No session: refresh() rejects with NO_SESSION (issue 13).
         allowed =
-          axios.isCancel(value) || failure || gateError('REFRESH_TIMEOUT', 'COOLDOWN', 'DESTROYED');
+          axios.isCancel(value) ||
+          failure ||
+          invalid ||
+          gateError('REFRESH_TIMEOUT', 'COOLDOWN', 'DESTROYED', 'NO_SESSION');
         break;
       default:
         // setTokens()/clear(): whether a later clear() cancels an earlier call is not decided.
@@ -1290,7 +1827,7 @@ class World {
         c.hung = true;
       }
     }
-    const now = Date.now();
+    const now = this.mono;
     const { queueTimeoutMs } = this.setup;
     for (const side of this.sides.values()) {
       const waiters = this.tracked.filter(
@@ -1306,6 +1843,45 @@ class World {
         );
       }
     }
+    for (const side of this.sides.values()) {
+      if (side.destroyed) continue;
+      const { failures, status } = side.gate.state;
+      // Issue 13: no session and aborts are no failures; a retry is no failure.
+      if (failures !== side.failures) {
+        this.violate(
+          `${side.id}.state.failures is ${failures}, the model counts ${side.failures} failed flights (no session, aborts and retries are none) (issue 13)`,
+        );
+        side.failures = failures;
+      }
+      if (side.flightFailed === 'nosession' && !side.flightOpen && status === 'cooldown') {
+        const from = side.cooldownMono;
+        if (from === undefined || this.mono - from >= this.profile.cooldownMs) {
+          this.violate(`${side.id} cools down after 'no session' (issue 13)`);
+        }
+      }
+      // The flight lives at most refreshTimeoutMs, backoffs and offline waits included.
+      if (side.flightOpen && this.mono - side.flightStartMono > REFRESH_TIMEOUT_MS) {
+        this.violate(
+          `${side.id}'s refresh flight has lasted ${this.mono - side.flightStartMono} ms, past refreshTimeoutMs (rule 8, issue 13)`,
+        );
+        side.flightStartMono = Number.POSITIVE_INFINITY;
+      }
+      // A retry that is due (and the browser online) has been made.
+      const due = side.retryDue;
+      // (A timer fires only when the clock moves, even one of 0 ms.)
+      if (
+        side.flightOpen &&
+        due &&
+        this.mono >= due.at &&
+        this.mono > due.announced &&
+        browser.navigator.onLine
+      ) {
+        this.violate(
+          `${side.id}: retry ${due.attempt} was due ${this.mono - due.at} ms ago (online) and no refresh call came (issue 13)`,
+        );
+        side.retryDue = undefined;
+      }
+    }
     if (queueTimeoutMs > 0) {
       for (const t of this.tracked) {
         if (
@@ -1315,9 +1891,10 @@ class World {
           t.kind !== 'otherOrigin' &&
           now - t.waitSince > queueTimeoutMs
         ) {
-          this.violate(
-            `${t.label} has waited ${now - t.waitSince} ms at the gate, past queueTimeoutMs (rule 8, 18, sem 5)`,
-          );
+          const message = `${t.label} has waited ${now - t.waitSince} ms at the gate, past queueTimeoutMs (rule 8, 18, sem 5)`;
+          // The queue's deadlines are on the wall clock (issue 13, regression 4).
+          if (this.jumps > 0) this.violate(message);
+          else this.violate(message);
           t.waitSince = Number.POSITIVE_INFINITY;
         }
       }
@@ -1342,11 +1919,19 @@ class World {
     if ([...this.sides.values()].every((s) => s.destroyed) && jest.getTimerCount() !== 0) {
       this.violate(`${jest.getTimerCount()} timer(s) armed after destroy() (sem 1, rule 13)`);
     }
+    if ([...this.sides.values()].every((s) => s.destroyed) && browser.onlineListeners.size !== 0) {
+      this.violate(`an 'online' listener is left after destroy() (sem 1, rule 13, issue 13)`);
+      browser.reset();
+    }
   }
 
   /** Whether nothing is left to happen but what commands would start. */
   atRest(): boolean {
-    return this.s.count() === 0 && this.calls.every((c) => c.settled);
+    return (
+      this.s.count() === 0 &&
+      this.calls.every((c) => c.settled) &&
+      [...this.sides.values()].every((s) => s.destroyed || !s.flightOpen)
+    );
   }
 
   /** The invariants at rest; sends a probe through each live gate to see the token it holds. */
@@ -1365,15 +1950,18 @@ class World {
       token === expected || (word !== undefined && token === word);
     const probes: Array<[Side, Tracked]> = [];
     const reads: Array<[Side, Tracked]> = [];
-    const notExpiringToken = (token: string | null | undefined) =>
-      token === null ||
-      token === undefined ||
-      (this.tokenInfo.get(token)?.expiresAt ?? 0) - Date.now() > this.profile.refreshBeforeExpiryMs;
-    const notExpiring = notExpiringToken(expected) && notExpiringToken(word);
+    const notExpiringToken = (side: Side, token: string | null | undefined) => {
+      if (token === null || token === undefined) return true;
+      const info = this.tokenInfo.get(token);
+      return (
+        info !== undefined && this.surelyUnexpired(side, info, this.profile.refreshBeforeExpiryMs)
+      );
+    };
     for (const side of this.sides.values()) {
       if (side.destroyed || side.mayLag) continue;
       probes.push([side, this.request(side.id, 'probe')]);
-      if (notExpiring) reads.push([side, this.getAccessToken(side.id, ' (at rest)')]);
+      if (notExpiringToken(side, expected) && notExpiringToken(side, word))
+        reads.push([side, this.getAccessToken(side.id, ' (at rest)')]);
     }
     await this.drain();
     const started = this.calls.filter((c) => !c.settled);
@@ -1423,6 +2011,23 @@ class World {
     }
     const timers = jest.getTimerCount();
     if (timers !== 0) this.violate(`${when}, ${timers} timer(s) are armed (rule 14)`);
+    if (browser.onlineListeners.size !== 0) {
+      this.violate(
+        `${when}, ${browser.onlineListeners.size} 'online' listener(s) are left (rule 13, issue 13)`,
+      );
+      browser.reset();
+    }
+  }
+
+  /** The app's first call (skipAuthRefresh) through each gate: its `Date` is a first sample. */
+  async warmUp(): Promise<void> {
+    this.note('warm start: a first answer reaches each gate');
+    for (const side of this.sides.values()) {
+      const t = this.request(side.id, 'probe');
+      for (const [url, tracked] of this.byUrlEntries()) if (tracked === t) this.publicUrls.add(url);
+    }
+    await this.drain();
+    this.checkStep();
   }
 
   /** After the last command: answer what is pending until the gates come to rest, then check. */
@@ -1431,7 +2036,26 @@ class World {
       await this.drain();
       this.checkStep();
       const pending = this.calls.filter((c) => !c.settled);
-      if (pending.length === 0) break;
+      // A flight in a backoff (or waiting to be online): the network comes back, time passes.
+      const backoff = [...this.sides.values()].filter(
+        (s) =>
+          !s.destroyed && s.flightOpen && !this.calls.some((c) => c.gate === s.id && !c.settled),
+      );
+      if (pending.length === 0 && backoff.length === 0) break;
+      if (pending.length === 0) {
+        if (round >= 20) {
+          this.violate('the gates never came to rest: a flight kept waiting');
+          break;
+        }
+        if (!browser.navigator.onLine) this.goOnline();
+        const due = Math.min(
+          ...backoff.map((s) => (s.retryDue ? s.retryDue.at - this.mono : REFRESH_TIMEOUT_MS)),
+        );
+        this.advance(Math.max(10, Math.ceil(due / 10) * 10));
+        await this.settle();
+        this.checkStep();
+        continue;
+      }
       if (round >= 20) {
         this.violate('the gates never came to rest: refresh calls kept coming');
         break;
@@ -1650,15 +2274,17 @@ class RefreshTimeoutStep extends Step {
 }
 
 class AnswerRefreshStep extends Step {
-  constructor(readonly how: 'succeeds' | 'fails' | 'hangs') {
+  constructor(readonly how: 'succeeds' | 'failsTerminal' | 'hangs' | 'nosession') {
     super();
   }
   toString(): string {
     return this.how === 'succeeds'
       ? 'refreshSucceeds()'
-      : this.how === 'fails'
-        ? 'refreshFails()'
-        : 'refreshHangs() /* only refreshTimeoutMs ends it */';
+      : this.how === 'failsTerminal'
+        ? 'refreshFailsTerminal() /* 400 invalid_grant */'
+        : this.how === 'nosession'
+          ? 'refreshNoSession() /* resolves null */'
+          : 'refreshHangs() /* only refreshTimeoutMs ends it */';
   }
   override check(m: Readonly<Model>): boolean {
     return m.world.pendingCall() !== undefined;
@@ -1672,6 +2298,59 @@ class AnswerRefreshStep extends Step {
     } else {
       w.answer(call, this.how);
     }
+  }
+}
+
+/** Issue 13: the pending refresh fails transiently; the gate tries again after a delay. */
+class RefreshFailsTransientStep extends Step {
+  constructor(readonly kind: TransientKind) {
+    super();
+  }
+  toString(): string {
+    return `refreshFailsTransient('${this.kind}') /* ${this.kind === 'network' ? 'no answer' : this.kind === '503' ? '503' : '429, Retry-After: 1'} */`;
+  }
+  override check(m: Readonly<Model>): boolean {
+    return m.world.pendingCall() !== undefined;
+  }
+  protected act(w: World): void {
+    const call = w.pendingCall();
+    if (call) w.answer(call, this.kind);
+  }
+}
+
+class GoOfflineStep extends Step {
+  toString(): string {
+    return 'goOffline() /* navigator.onLine = false */';
+  }
+  override check(m: Readonly<Model>): boolean {
+    return browser.navigator.onLine && m.world !== undefined;
+  }
+  protected act(w: World): void {
+    w.goOffline();
+  }
+}
+
+class GoOnlineStep extends Step {
+  toString(): string {
+    return "goOnline() /* navigator.onLine = true, 'online' dispatched */";
+  }
+  override check(m: Readonly<Model>): boolean {
+    return !browser.navigator.onLine && m.world !== undefined;
+  }
+  protected act(w: World): void {
+    w.goOnline();
+  }
+}
+
+class ClockJumpStep extends Step {
+  constructor(readonly ms: number) {
+    super();
+  }
+  toString(): string {
+    return `clockJump(${this.ms}) /* the device's clock, not the server's, nor the timers */`;
+  }
+  protected act(w: World): void {
+    w.clockJump(this.ms);
   }
 }
 
@@ -1776,8 +2455,19 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.constant(new PastExpiryStep()) },
   { weight: 1, arbitrary: fc.constant(new RefreshTimeoutStep()) },
   { weight: 3, arbitrary: fc.constant(new AnswerRefreshStep('succeeds')) },
-  { weight: 1, arbitrary: fc.constant(new AnswerRefreshStep('fails')) },
+  { weight: 1, arbitrary: fc.constant(new AnswerRefreshStep('failsTerminal')) },
   { weight: 1, arbitrary: fc.constant(new AnswerRefreshStep('hangs')) },
+  // issue 13
+  {
+    weight: 4,
+    arbitrary: fc
+      .constantFrom<TransientKind>('network', '503', '429')
+      .map((kind) => new RefreshFailsTransientStep(kind)),
+  },
+  { weight: 1, arbitrary: fc.constant(new AnswerRefreshStep('nosession')) },
+  { weight: 1, arbitrary: fc.constant(new GoOfflineStep()) },
+  { weight: 1, arbitrary: fc.constant(new GoOnlineStep()) },
+  { weight: 1, arbitrary: fc.constantFrom(...JUMPS).map((ms) => new ClockJumpStep(ms)) },
   { weight: 1, arbitrary: fc.constant(new StoreGetFailsStep()) },
   { weight: 1, arbitrary: fc.constant(new StoreWriteFailsStep()) },
   { weight: 1, arbitrary: fc.constant(new ServerRevokesStep()) },
@@ -1790,9 +2480,14 @@ beforeAll(() => {
   jest.useFakeTimers({
     doNotFake: ['setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask'],
   });
+  browser.install();
+  jest.spyOn(Math, 'random').mockImplementation(() => jitter.next());
 });
 
 afterAll(() => {
+  if (process.env.MODEL_STATS === '1') console.log(JSON.stringify(stats, null, 1));
+  jest.restoreAllMocks();
+  browser.restore();
   jest.useRealTimers();
   hostProcess.off('unhandledRejection', onUnhandled);
 });
@@ -1811,6 +2506,7 @@ it(
         async (s, setup, steps) => {
           const world = new World(s, setup);
           try {
+            if (setup.warmStart) await world.warmUp();
             await fc.asyncModelRun(() => ({ model: new Model(world), real: world }), steps);
             await world.finish();
           } finally {

@@ -172,6 +172,11 @@ describe('rule 5: failure', () => {
     setup.pending.reject(new Error('nope'));
     await Promise.all([...setup.queued, ...setup.held].map((waiter) => waiter.result));
 
-    expect(setup.gate.state).toMatchObject({ status: 'idle', waiting: 0, refreshes: 0, failures: 1 });
+    expect(setup.gate.state).toMatchObject({
+      status: 'idle',
+      waiting: 0,
+      refreshes: 0,
+      failures: 1,
+    });
   });
 });
