@@ -10,9 +10,9 @@ import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axio
  */
 export interface Tokens {
   readonly accessToken: string;
-  readonly refreshToken?: string;
+  readonly refreshToken?: string | undefined;
   /** When the access token expires, in epoch milliseconds. */
-  readonly expiresAt?: number;
+  readonly expiresAt?: number | undefined;
 }
 
 /**
@@ -131,41 +131,45 @@ export interface RefreshGateOptions {
    */
   readonly refresh: (ctx: RefreshContext) => Promise<Tokens | string | null>;
   /** Where tokens live. @default memoryStore() */
-  readonly store?: TokenStore;
+  readonly store?: TokenStore | undefined;
   /** Seeds the store at creation. */
-  readonly initialTokens?: Tokens;
+  readonly initialTokens?: Tokens | undefined;
   /** Response statuses that trigger a refresh. @default [401] */
-  readonly statusCodes?: readonly number[];
+  readonly statusCodes?: readonly number[] | undefined;
   /** Decides which failed responses trigger a refresh; replaces `statusCodes` when given. */
-  readonly shouldRefresh?: (error: AxiosError) => boolean;
+  readonly shouldRefresh?: ((error: AxiosError) => boolean) | undefined;
   /** The header that carries the token. @default 'Authorization' */
-  readonly header?: string;
+  readonly header?: string | undefined;
   /** The scheme before the token; `''` sends the bare token. @default 'Bearer' */
-  readonly scheme?: string;
+  readonly scheme?: string | undefined;
   /** Puts the token on a request yourself (a query parameter, a custom header); replaces `header`/`scheme`. */
-  readonly applyToken?: (config: InternalAxiosRequestConfig, accessToken: string) => void;
+  readonly applyToken?:
+    | ((config: InternalAxiosRequestConfig, accessToken: string) => void)
+    | undefined;
   /** Origins that get the token: exact origins or RegExps tested against the origin. @default relative URLs and the instance's `baseURL` origin */
-  readonly allowedOrigins?: readonly (string | RegExp)[];
+  readonly allowedOrigins?: readonly (string | RegExp)[] | undefined;
   /** How long one refresh may take before it is aborted with `REFRESH_TIMEOUT`; 0 disables. @default 10_000 */
-  readonly refreshTimeoutMs?: number;
+  readonly refreshTimeoutMs?: number | undefined;
   /** How long a request may wait for a refresh before it rejects with `QUEUE_TIMEOUT`; 0 disables. @default 30_000 */
-  readonly queueTimeoutMs?: number;
+  readonly queueTimeoutMs?: number | undefined;
   /** After a failed refresh, how long requests that would start another reject with `COOLDOWN`. @default 5_000 */
-  readonly cooldownMs?: number;
+  readonly cooldownMs?: number | undefined;
   /** Refresh before sending a request whose token expires within this window. @default 30_000 */
-  readonly refreshBeforeExpiryMs?: number;
+  readonly refreshBeforeExpiryMs?: number | undefined;
   /** When the access token expires (epoch ms). @default `expiresAt`, else the JWT `exp` claim */
-  readonly getExpiry?: (tokens: Tokens) => number | undefined;
+  readonly getExpiry?: ((tokens: Tokens) => number | undefined) | undefined;
   /** How many times one request is replayed after a refresh. @default 1 */
-  readonly maxReplays?: number;
+  readonly maxReplays?: number | undefined;
   /** Coordinates refreshes beyond this gate (tabs, processes). @default in-process */
-  readonly coordinator?: Coordinator;
+  readonly coordinator?: Coordinator | undefined;
   /**
    * Runs once per failed refresh, e.g. to end the session in the UI. `terminal` says whether the
    * failure ends the session (the provider said no) or was transient (no answer, 5xx: retries
    * spent): log the user out only on a terminal one.
    */
-  readonly onRefreshFailed?: (error: unknown, info: { readonly terminal: boolean }) => void;
+  readonly onRefreshFailed?:
+    | ((error: unknown, info: { readonly terminal: boolean }) => void)
+    | undefined;
   /**
    * A transient failure (see `isTerminal`) is tried again inside the same single flight, after
    * exponential backoff with full jitter (the provider's `Retry-After` if it gives one), at most
@@ -173,22 +177,27 @@ export interface RefreshGateOptions {
    * @default { retries: 2, baseDelayMs: 300, maxDelayMs: 5_000 }
    */
   readonly refreshRetry?:
-    | { readonly retries?: number; readonly baseDelayMs?: number; readonly maxDelayMs?: number }
-    | false;
+    | {
+        readonly retries?: number | undefined;
+        readonly baseDelayMs?: number | undefined;
+        readonly maxDelayMs?: number | undefined;
+      }
+    | false
+    | undefined;
   /**
    * Whether a refresh failure is terminal (not worth trying again). @default transient: no answer
    * (a network error, a timeout), HTTP 408, 425, 429 or 5xx; every other failure is terminal
    */
-  readonly isTerminal?: (error: unknown) => boolean;
+  readonly isTerminal?: ((error: unknown) => boolean) | undefined;
   /**
    * `'auto'`: the server's clock is estimated from the `Date` header of responses to requests that
    * carried the token (the median of a few; differences under 2 s are none), and a JWT's `exp` is
    * judged on it, so a device whose clock is minutes off neither sends expired tokens nor refreshes
    * on every request. Used by the default `getExpiry` only. @default 'auto'
    */
-  readonly clockSkew?: 'auto' | false;
+  readonly clockSkew?: 'auto' | false | undefined;
   /** Where the gate says what it does. @default warnings to `console.warn`, no debug output */
-  readonly logger?: GateLogger;
+  readonly logger?: GateLogger | undefined;
 }
 
 /**

@@ -85,6 +85,17 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(locks.requests[0]?.name).toBe('axios-refresh-gate');
   });
 
+  it('takes a name left undefined as not given', async () => {
+    const configured: { name?: string } = {};
+    const coordinator = broadcastCoordinator({ name: configured.name, logger: silent });
+    made.push(coordinator);
+    await coordinator.runExclusive(async () => {}, {
+      signal: new AbortController().signal,
+      timeoutMs: 0,
+    });
+    expect(locks.requests[0]?.name).toBe('axios-refresh-gate');
+  });
+
   it('times a waiting call out with REFRESH_TIMEOUT naming the option, and clears its timer', async () => {
     jest.useFakeTimers();
     const name = freshName();

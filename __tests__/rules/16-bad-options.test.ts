@@ -10,6 +10,7 @@ import {
   memoryStore,
   RefreshGateError,
   type RefreshGateOptions,
+  type Tokens,
 } from '../../src/index.js';
 import { mockApi } from '../helpers/gate-fixtures.js';
 
@@ -186,11 +187,74 @@ describe('good options', () => {
     gate.destroy();
   });
 
-  it('treats options left undefined as not given', () => {
-    // What a JavaScript caller spreading a config with unset fields passes.
-    const options = { refresh, store: undefined, cooldownMs: undefined, logger: undefined };
-    const gate = createRefreshGate(options as unknown as RefreshGateOptions);
+  it('treats options left undefined as not given', async () => {
+    // What an app setting options from a config with unset fields passes: the types take it
+    // (`| undefined` on every optional field, for exactOptionalPropertyTypes) and so does the gate.
+    const unset = undefined;
+    // Every option listed (`-?`): a new one must be added here.
+    const options: { readonly [K in keyof RefreshGateOptions]-?: RefreshGateOptions[K] } = {
+      refresh,
+      store: unset,
+      initialTokens: unset,
+      statusCodes: unset,
+      shouldRefresh: unset,
+      header: unset,
+      scheme: unset,
+      applyToken: unset,
+      allowedOrigins: unset,
+      refreshTimeoutMs: unset,
+      queueTimeoutMs: unset,
+      cooldownMs: unset,
+      refreshBeforeExpiryMs: unset,
+      getExpiry: unset,
+      maxReplays: unset,
+      coordinator: unset,
+      onRefreshFailed: unset,
+      refreshRetry: { retries: unset, baseDelayMs: unset, maxDelayMs: unset },
+      isTerminal: unset,
+      clockSkew: unset,
+      logger: unset,
+    };
+    const { api, sent } = mockApi('token');
+    const gate = attachRefreshGate(api, options);
     expect(gate.state.status).toBe('idle');
+    // The defaults hold: no token yet, so the 401 refreshes, and the retry goes out with
+    // `Authorization: Bearer <token>`.
+    await expect(api.get('/me')).resolves.toMatchObject({ status: 200 });
+    expect(sent()).toEqual([
+      ['/me', undefined],
+      ['/me', 'Bearer token'],
+    ]);
+    expect(gate.state).toMatchObject({ status: 'idle', refreshes: 1, failures: 0 });
+    gate.destroy();
+  });
+
+  it('takes tokens whose optional fields are undefined, as if they were left out', async () => {
+    const response: { access_token: string; refresh_token?: string; expires_in?: number } = {
+      access_token: 'good',
+    };
+    const fromResponse = (): Tokens => ({
+      accessToken: response.access_token,
+      refreshToken: response.refresh_token,
+      expiresAt: response.expires_in === undefined ? undefined : Date.now() + response.expires_in,
+    });
+    const seen: Array<Tokens | null> = [];
+    const { api } = mockApi('good');
+    const gate = attachRefreshGate(api, {
+      refresh: async ({ tokens }) => {
+        seen.push(tokens);
+        return fromResponse();
+      },
+      initialTokens: { accessToken: 'stale', refreshToken: undefined, expiresAt: undefined },
+    });
+    // No expiresAt: expiry falls back to the token's (absent) JWT exp, so the request is sent.
+    await expect(api.get('/me')).resolves.toMatchObject({ status: 200 });
+    expect(seen).toEqual([{ accessToken: 'stale' }]);
+    expect(gate.tokens?.accessToken).toBe('good');
+    expect(gate.tokens?.refreshToken).toBeUndefined();
+    await gate.setTokens({ accessToken: 'good', refreshToken: undefined, expiresAt: undefined });
+    // A string from refresh keeps the refresh token, and there is none to keep.
+    await expect(gate.refresh()).resolves.toMatchObject({ accessToken: 'good' });
     gate.destroy();
   });
 });

@@ -185,6 +185,24 @@ describe('createRefreshDeduper', () => {
     there.dispose();
   });
 
+  it('takes options left undefined as not given', async () => {
+    const unset = undefined;
+    const options: { readonly [K in keyof RefreshDeduperOptions]-?: RefreshDeduperOptions[K] } = {
+      graceMs: unset,
+      waitTimeoutMs: unset,
+      leaseMs: unset,
+      maxRotationMs: unset,
+      store: unset,
+    };
+    const deduper = createRefreshDeduper(options);
+    const rotate = jest.fn(async () => 'pair');
+    await expect(deduper.dedupe('r1', rotate)).resolves.toBe('pair');
+    // Within the default graceMs, the same result without a second rotation.
+    await expect(deduper.dedupe('r1', rotate)).resolves.toBe('pair');
+    expect(rotate).toHaveBeenCalledTimes(1);
+    deduper.dispose();
+  });
+
   it('rejects bad options with INVALID_OPTIONS naming the option', () => {
     const code = (make: () => unknown) => {
       try {

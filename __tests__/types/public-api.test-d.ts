@@ -107,6 +107,21 @@ createRefreshGate({ refresh, logger: { warn: () => {} } });
 createRefreshGate({ refresh, retries: 3 });
 expectType<GateLogger>(console);
 
+// Under exactOptionalPropertyTypes, an optional field takes `undefined` as well: apps set them
+// from values that may be unset (a token response without refresh_token, a config field).
+declare const maybeString: string | undefined;
+declare const maybeNumber: number | undefined;
+expectType<Tokens>({ accessToken: 'a', refreshToken: maybeString, expiresAt: maybeNumber });
+createRefreshGate({
+  refresh,
+  header: maybeString,
+  cooldownMs: maybeNumber,
+  initialTokens: undefined,
+  refreshRetry: { retries: maybeNumber },
+});
+// @ts-expect-error but `null` is never a default: the gate refuses it at creation too
+createRefreshGate({ refresh, cooldownMs: null });
+
 // ---- skipAuthRefresh, by augmentation of axios' request config -----------------------------
 
 expectType<Promise<AxiosResponse>>(api.get('/auth/refresh', { skipAuthRefresh: true }));

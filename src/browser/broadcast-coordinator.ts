@@ -25,12 +25,12 @@ export interface BroadcastCoordinatorOptions {
    * refresh. Use one name per account or token set.
    * @default 'axios-refresh-gate'
    */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /**
    * Where the coordinator says, once, that it fell back to coordinating within this tab only.
    * @default warnings to `console.warn`
    */
-  readonly logger?: Pick<GateLogger, 'warn'>;
+  readonly logger?: Pick<GateLogger, 'warn'> | undefined;
 }
 
 const DEFAULT_NAME = 'axios-refresh-gate';

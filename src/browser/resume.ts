@@ -25,7 +25,10 @@ interface Target {
  * const stop = resumeRefresh(gate);
  * ```
  */
-export function resumeRefresh(gate: RefreshGate, options: { target?: Target } = {}): () => void {
+export function resumeRefresh(
+  gate: RefreshGate,
+  options: { target?: Target | undefined } = {},
+): () => void {
   if (typeof gate?.getAccessToken !== 'function') {
     throw new RefreshGateError('INVALID_OPTIONS', expected('gate', 'a refresh gate', gate));
   }

@@ -3,8 +3,16 @@ import { type GateLogger, RefreshGateError, type TokenStore, type Tokens } from 
 import { defaultLogger } from '../logger.js';
 import { readTokens } from '../token-shape.js';
 
-/** What the store needs of `localStorage` or `sessionStorage`. */
-export type WebStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+/**
+ * What the store needs of `localStorage` or `sessionStorage`. Written out rather than picked from
+ * the DOM's `Storage`, so that the types hold in an app compiled without the DOM lib (server-side
+ * rendering, tests under Node).
+ */
+export interface WebStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
 
 /**
  * Options of {@link webStorageStore}.
@@ -19,7 +27,7 @@ export interface WebStorageStoreOptions {
    * Where the store warns about a value under its key that is not tokens.
    * @default warnings to `console.warn`
    */
-  readonly logger?: Pick<GateLogger, 'warn'>;
+  readonly logger?: Pick<GateLogger, 'warn'> | undefined;
 }
 
 /** What `read()` has not looked at yet (no string or null is this). */

@@ -32,7 +32,7 @@ export interface RedisCoordinatorOptions {
    * below the gates' `refreshTimeoutMs`, so that waiters can take over from a dead holder before
    * they give up themselves. @default 5_000
    */
-  readonly lockTtlMs?: number;
+  readonly lockTtlMs?: number | undefined;
 }
 
 const DEFAULT_LOCK_TTL_MS = 5_000;

@@ -20,7 +20,7 @@ export interface RedisDedupeStoreOptions {
    */
   readonly client: RedisClient;
   /** Prefix of the keys (`<prefix><sha256>`) and of the channel (`<prefix>settled`). @default 'refresh-dedupe:' */
-  readonly prefix?: string;
+  readonly prefix?: string | undefined;
 }
 
 // Claim with SET NX PX, atomically with reading what is there when the claim fails.

@@ -18,12 +18,12 @@ export interface RefreshDeduperOptions {
    * whose refresh raced another one (two tabs, a retry after a lost response) gets the same pair
    * instead of tripping reuse detection. Past it, reuse is reuse. @default 30_000
    */
-  readonly graceMs?: number;
+  readonly graceMs?: number | undefined;
   /**
    * How long a call waits for a rotation that another call is running before it rejects with a
    * {@link RefreshDedupeError} (HTTP 429). The rotation goes on for the others. @default 10_000
    */
-  readonly waitTimeoutMs?: number;
+  readonly waitTimeoutMs?: number | undefined;
   /**
    * The lease of a claim in the store. While `rotate` runs, its claim is renewed every
    * `leaseMs / 3` (fenced by the claim's token), so a rotation slower than `waitTimeoutMs` is
@@ -32,16 +32,16 @@ export interface RefreshDeduperOptions {
    * given up as at `maxRotationMs`. At least 1, whole milliseconds.
    * @default Math.max(waitTimeoutMs, 1_000)
    */
-  readonly leaseMs?: number;
+  readonly leaseMs?: number | undefined;
   /**
    * The bound of every lease: a rotation still running this long after it claimed the key is
    * given up. Its callers reject with a {@link RefreshDedupeError} (HTTP 429), its claim is dropped
    * (the next call claims and rotates), `rotate`'s signal aborts, and its late result is never
    * served or kept. At least 1. @default 3 * leaseMs
    */
-  readonly maxRotationMs?: number;
+  readonly maxRotationMs?: number | undefined;
   /** Where rotations in flight and their results live. @default memoryDedupeStore() */
-  readonly store?: DedupeStore;
+  readonly store?: DedupeStore | undefined;
 }
 
 /** What {@link createRefreshDeduper} returns. */
