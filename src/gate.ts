@@ -25,9 +25,9 @@ import type { RefreshGate, RefreshGateOptions } from './types.js';
 export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
   const core = new GateCore(resolveOptions(options));
   const attachments = new Map<AxiosInstance, () => void>();
-
-  const gate: RefreshGate = {
-    attach(instance) {
+  return publicGate(
+    core,
+    (instance) => {
       if (core.destroyed)
         throw new RefreshGateError(
           'DESTROYED',
@@ -54,6 +54,20 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
       attachments.set(instance, detach);
       return detach;
     },
+    () => {
+      for (const detach of [...attachments.values()]) detach();
+    },
+  );
+}
+
+/** The public face of one core: `attach` and `detachAll` are the owner's (a gate, a group). */
+export function publicGate(
+  core: GateCore,
+  attach: (instance: AxiosInstance) => () => void,
+  detachAll: () => void,
+): RefreshGate {
+  return {
+    attach,
     getAccessToken: () => core.getAccessToken(),
     refresh: () => core.refresh(),
     setTokens: (tokens) => core.setTokens(tokens),
@@ -67,11 +81,10 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
     },
     on: (event, listener) => core.on(event, listener),
     destroy() {
-      for (const detach of [...attachments.values()]) detach();
+      detachAll();
       core.destroy();
     },
   };
-  return gate;
 }
 
 /**

@@ -1,5 +1,6 @@
 export { isRefreshGateError, RefreshGateError, RefreshGateErrorCode } from './errors.js';
 export { attachRefreshGate, createRefreshGate } from './gate.js';
+export { createRefreshGateGroup } from './group.js';
 export { inProcessCoordinator } from './in-process-coordinator.js';
 export { readJwtExpiry } from './jwt.js';
 export { memoryStore } from './memory-store.js';
@@ -11,6 +12,8 @@ export type {
   HeldLock,
   RefreshContext,
   RefreshGate,
+  RefreshGateGroup,
+  RefreshGateGroupOptions,
   RefreshGateOptions,
   RefreshGateState,
   TokenStore,

@@ -35,6 +35,8 @@ export interface RefreshContext {
   readonly reason: 'unauthorized' | 'expiring' | 'manual';
   /** The response that triggered it, for `'unauthorized'`. */
   readonly error?: AxiosError;
+  /** The user or tenant this refresh is for, in a {@link RefreshGateGroup}. */
+  readonly key?: string;
 }
 
 /**
@@ -318,5 +320,39 @@ declare module 'axios' {
      * refresh call when it goes through an attached instance.
      */
     skipAuthRefresh?: boolean;
+    /** In a {@link RefreshGateGroup}: whose request this is (overrides the group's `key(config)`). */
+    refreshGateKey?: string | undefined;
   }
+}
+
+/**
+ * Options of {@link createRefreshGateGroup}: a gate's, less its tokens and store, which are each
+ * key's own.
+ */
+export interface RefreshGateGroupOptions
+  extends Omit<RefreshGateOptions, 'initialTokens' | 'store' | 'coordinator'> {
+  /** Whose request this is (a user, a tenant); `undefined`: none, the request passes untouched. */
+  key(config: InternalAxiosRequestConfig): string | undefined;
+  /** Each key's own token store. */
+  store(key: string): TokenStore;
+  /** Each key's own lock (e.g. a `redisCoordinator` keyed by it): one lock per user. */
+  readonly coordinator?: ((key: string) => Coordinator) | undefined;
+  /** At most this many gates; the least recently used idle one goes first. @default 10_000 */
+  readonly maxGates?: number | undefined;
+  /** A gate unused this long (and idle) is dropped. @default 15 minutes */
+  readonly idleMs?: number | undefined;
+}
+
+/** One gate per key on one axios instance; each key has its own single flight. */
+export interface RefreshGateGroup {
+  /** Installs the group's interceptors on `instance`; returns the function that detaches them. */
+  attach(instance: AxiosInstance): () => void;
+  /** The gate of `key` (made if needed): `setTokens` after that user's login, `clear` at logout. */
+  forKey(key: string): RefreshGate;
+  /** Gates alive now. */
+  readonly size: number;
+  /** Destroys the gate of `key` (its waiters reject with `DESTROYED`). */
+  delete(key: string): void;
+  /** Detaches everywhere and destroys every gate. */
+  destroy(): void;
 }
