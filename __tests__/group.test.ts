@@ -6,7 +6,7 @@
  * random interleavings of users, expiries and evictions: no request ever carries another key's
  * token.
  */
-import axios, { type AxiosInstance } from 'axios';
+import axios from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import fc from 'fast-check';
 import {
