@@ -44,7 +44,14 @@ export class ClockSkew {
     samples.push(sample);
     if (samples.length > SAMPLES) samples.shift();
     const sorted = [...samples].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    const middle = sorted.length >> 1;
+    let median = sorted[middle] ?? 0;
+    // An even count has two middles: the one nearer the estimate so far, so that one wrong
+    // header among two does not move it.
+    if (sorted.length % 2 === 0) {
+      const lower = sorted[middle - 1] ?? median;
+      if (Math.abs(lower - this.offset) < Math.abs(median - this.offset)) median = lower;
+    }
     this.offset = Math.abs(median) < NOISE_MS ? 0 : median;
   }
 }

@@ -6,6 +6,7 @@ import { defaultLogger, forLog } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { createOriginPolicy, HOME, originFor } from './origins.js';
 import {
+  ended,
   Flight,
   type FlightDeps,
   isNoSession,
@@ -246,7 +247,7 @@ export class GateCore {
               this.#announce(stored);
             }
             flight.waiters.rejectAll(outcome.error);
-            const terminal = this.#terminal(outcome.error);
+            const terminal = outcome.terminal ?? this.#terminal(outcome.error);
             this.#emitter.emit('refresh:failure', { reason, error: outcome.error, terminal });
             const { onRefreshFailed, logger } = this.options;
             if (onRefreshFailed) {
@@ -468,7 +469,7 @@ export class GateCore {
   join(flight: Flight, config?: InternalAxiosRequestConfig): Promise<Tokens> {
     const outcome = flight.outcome;
     if (!outcome) return flight.waiters.wait(config);
-    if ('tokens' in outcome) return Promise.resolve(outcome.tokens);
+    if (ended(outcome)) return Promise.resolve(outcome.tokens);
     if (typeof outcome.error === 'object' && outcome.error !== null)
       this.#delivered.add(outcome.error);
     return Promise.reject(outcome.error);
@@ -638,12 +639,9 @@ export class GateCore {
     const skew = this.options.clockSkew;
     if (!skew) return;
     // Within the same second the header is the same: nothing to learn, and nothing to decide.
-    // (axios' headers keep the lower-case names Node and fetch give.)
-    const headers = response.headers as
-      | { get?: (name: string) => unknown; date?: unknown }
-      | undefined;
-    const date =
-      headers?.date ?? (typeof headers?.get === 'function' ? headers.get('date') : undefined);
+    // A property read: axios keeps the lower-case names Node, fetch and XHR give (its `get` walks
+    // every header, on every response).
+    const date = (response.headers as { date?: unknown } | undefined)?.date;
     if (!skew.isNew(date) || !response.config || !this.allowed(response.config, instance)) return;
     skew.observe(date, this.clock.now());
   }
@@ -708,7 +706,9 @@ export class GateCore {
       } catch (error) {
         if (!isNoSession(error)) throw error;
         this.#assertAlive();
-        return this.#cache.peek()?.accessToken ?? null;
+        // No session: the token there is now, unless it is past its expiry (rule 6).
+        const now = this.#cache.peek();
+        return now && this.#policy.freshness(now) !== 'expired' ? now.accessToken : null;
       }
       this.#assertAlive();
       const tokens = this.#resumeWith(ended);
@@ -789,6 +789,10 @@ export class GateCore {
     this.#watchCooldown(this.state);
     return () => {
       this.#listeners.delete(listener);
+      if (this.#listeners.size > 0) return;
+      // Nobody to tell of a cooldown's end: its timer goes.
+      this.clock.clearTimeout(this.#cooldownTimer);
+      this.#cooldownTimer = undefined;
     };
   }
 
@@ -807,12 +811,15 @@ export class GateCore {
 
   /** Tells the listeners if the state changed. */
   #changed(): void {
-    if (this.#listeners.size === 0) return;
+    // Mid-transition (a queue settling its waiters): #dispatch tells once the transition is over.
+    if (this.#listeners.size === 0 || this.#depth > 0) return;
     const before = this.#snapshot;
     const state = this.state;
     this.#watchCooldown(state);
     if (state === before) return;
     for (const listener of [...this.#listeners]) {
+      // A listener's destroy() (or unsubscribe) stops the delivery to the others.
+      if (!this.#listeners.has(listener)) continue;
       try {
         listener();
       } catch (error) {

@@ -2,6 +2,7 @@ import type { AxiosError } from 'axios';
 import type { Clock } from './clock.js';
 import { RefreshGateError } from './errors.js';
 import { jwtTime } from './jwt.js';
+import { forLog } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import type { RefreshPolicy } from './refresh-policy.js';
 import { retryDelay } from './refresh-retry.js';
@@ -25,7 +26,15 @@ export type Outcome =
       readonly error: unknown;
       /** Failed, yet stored: the gate takes them (a rotated pair expired on arrival). */
       readonly tokens?: Tokens;
+      /** A failure: whether it ends the session, judged on the refresh's own rejection. */
+      readonly terminal?: boolean;
     };
+
+/** A flight that ended with tokens to go on with (a failed one may carry stored tokens: not those). */
+export const ended = (
+  outcome: Outcome,
+): outcome is Extract<Outcome, { kind: 'refreshed' | 'adopted' | 'replaced' }> =>
+  outcome.kind === 'refreshed' || outcome.kind === 'adopted' || outcome.kind === 'replaced';
 
 /** Whether `error` says there is no session to refresh (the refresh's own word). */
 export const isNoSession = (error: unknown): boolean =>
@@ -67,6 +76,8 @@ export class Flight {
   readonly waiters: WaiterQueue<Tokens>;
   /** Words (setTokens, clear, a peer's announcement) before it started: a later one wins over its late write. */
   readonly since: number;
+  /** The refresh's last failure and whether it was terminal, as the retry loop judged it. */
+  #judged: { readonly failure: unknown; readonly terminal: boolean } | undefined;
   readonly #deps: FlightDeps;
   readonly #controller = new AbortController();
   /**
@@ -143,7 +154,18 @@ export class Flight {
       if (isLockLost(failure) && !this.#outcome && this.#attempts < MAX_ATTEMPTS) {
         this.#running = undefined;
         this.#take(error);
-      } else this.end({ kind: 'failed', error: asError(failure) });
+      } else {
+        const judged = this.#judged;
+        this.end({
+          kind: 'failed',
+          error: asError(failure),
+          // Judged on what the refresh rejected with (a string, say), not on its wrapper.
+          terminal:
+            judged !== undefined && judged.failure === failure
+              ? judged.terminal
+              : terminal(this.#deps, failure),
+        });
+      }
     };
     // A coordinator whose runExclusive throws synchronously, answers no promise, or settles
     // without having run the refresh must not leave the gate locked.
@@ -237,7 +259,7 @@ export class Flight {
   /** The tokens this flight ends with, for `gate.refresh()`: bounded by refreshTimeoutMs only. */
   result(): Promise<Tokens> {
     return this.#settled.then((outcome) => {
-      if ('tokens' in outcome) return outcome.tokens;
+      if (ended(outcome)) return outcome.tokens;
       throw outcome.error;
     });
   }
@@ -295,14 +317,20 @@ export class Flight {
           this.end({ kind: 'nosession', error: failure });
           return;
         }
-        if (attempt >= options.retry.retries || terminal(options.isTerminal, failure))
+        // Judged once: a stateful isTerminal answers for the retry and the report alike.
+        const ends = terminal(this.#deps, failure);
+        if (attempt >= options.retry.retries || ends) {
+          this.#judged = { failure, terminal: ends };
           throw failure;
+        }
         // Transient (no answer, 5xx): tried again in this flight, its waiters still waiting.
         const delayMs = retryDelay(options.retry, attempt, failure, this.#deps.clock.now());
         this.#deps.retrying(this, { attempt: attempt + 1, delayMs, error: failure });
         await this.#pause(delayMs);
         this.#check();
         if (typeof lock?.confirm === 'function') await lock.confirm(current);
+        // A destroy(), clear() or setTokens() while the lock confirmed: no call after it.
+        this.#check();
         this.#checkLock(lock);
       }
     }
@@ -372,6 +400,8 @@ export class Flight {
       removeEventListener?: (type: string, listener: () => void) => void;
     };
     return new Promise<void>((resolve) => {
+      // Ended already (a refresh:retry listener's destroy(), say): no timer, no listener.
+      if (signal.aborted) return resolve();
       let timer: unknown;
       const done = () => {
         clock.clearTimeout(timer);
@@ -380,7 +410,6 @@ export class Flight {
         resolve();
       };
       const online = () => {
-        scope.removeEventListener?.('online', online);
         if (scope.navigator?.onLine !== false) done();
       };
       signal.addEventListener('abort', done, { once: true });
@@ -401,10 +430,16 @@ export class Flight {
 const MAX_ATTEMPTS = 3;
 
 /** The app's `isTerminal`, which may throw: a failure it cannot judge is terminal. */
-const terminal = (isTerminal: (error: unknown) => boolean, error: unknown) => {
+/** Whether a failure ends the session, by the app's `isTerminal` (one that throws: it does). */
+const terminal = (deps: FlightDeps, error: unknown): boolean => {
   try {
-    return isTerminal(error) !== false;
-  } catch {
+    return deps.options.isTerminal(error) !== false;
+  } catch (thrown) {
+    const tokens = deps.cache.peek();
+    deps.options.logger.warn(
+      'isTerminal threw; the failure counts as terminal',
+      forLog(thrown, [tokens?.accessToken, tokens?.refreshToken]),
+    );
     return true;
   }
 };

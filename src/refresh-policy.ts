@@ -124,7 +124,10 @@ export class RefreshPolicy {
     const obtained = this.#obtained;
     if (obtained === null || !obtained.young || obtained.token !== token || obtained.accepted)
       return false;
-    if (obtained.expiry !== undefined && obtained.expiry <= this.#clock.now()) return false;
+    // Past its expiry the server is right to refuse it; an unjudged one's expiry is not known yet.
+    const unjudged = token === this.#unjudged && !this.#options.clockSkew?.sampled;
+    if (!unjudged && obtained.expiry !== undefined && obtained.expiry <= this.#clock.now())
+      return false;
     return this.#clock.elapsed() - obtained.since < this.#options.cooldownMs;
   }
 

@@ -54,6 +54,9 @@ function retryAfter(error: unknown, now: number): number | undefined {
   if (typeof raw !== 'string' && typeof raw !== 'number') return undefined;
   const text = String(raw).trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP date starts with its day's name ("Wed, 21 Oct 2015 07:28:00 GMT"); V8 would read
+  // "1.5" or "-5" as dates in 2001, a pause of 0.
+  if (!/^[A-Za-z]{3},/.test(text)) return undefined;
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
