@@ -11,7 +11,7 @@ const coreByPackageName: EsbuildPlugin = {
   name: 'core-by-package-name',
   setup(build) {
     build.onResolve({ filter: /^\.\.\/index\.js$/ }, (args) =>
-      /[\\/]src[\\/](redis|server|browser)[\\/]/.test(args.importer)
+      /[\\/]src[\\/](redis|server|browser|react|vue)[\\/]/.test(args.importer)
         ? { path: 'axios-refresh-gate', external: true }
         : undefined,
     );
@@ -28,6 +28,8 @@ const entry = {
   browser: 'src/browser/index.ts',
   redis: 'src/redis/index.ts',
   server: 'src/server/index.ts',
+  react: 'src/react/index.ts',
+  vue: 'src/vue/index.ts',
 };
 
 export default defineConfig({
@@ -41,8 +43,9 @@ export default defineConfig({
   },
   target: 'es2022',
   platform: 'neutral',
-  // Peer and optional peer dependencies stay imports; the core bundles nothing else.
-  external: ['axios', 'axios-refresh-gate', 'ioredis', /^node:/],
+  // Peer and optional peer dependencies (react and vue for their subpaths) stay imports; the core
+  // bundles nothing else.
+  external: ['axios', 'axios-refresh-gate', 'ioredis', 'react', 'vue', /^node:/],
   esbuildPlugins: [coreByPackageName],
   // No `splitting` for CJS: tsup's CJS splitting goes through sucrase, which rewrites `?.`, `??`
   // and class fields into helper calls on the hot path. ESM splits by default. Subpath entries

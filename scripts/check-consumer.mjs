@@ -37,6 +37,9 @@ const SUBPATHS = [
   { subpath: './browser', source: 'browser.ts' },
   { subpath: './server', source: 'server.ts' },
   { subpath: './redis', source: 'redis.ts' },
+  // The bindings need their framework: checked by the projects that install it.
+  { subpath: './react', source: 'react.ts', framework: true },
+  { subpath: './vue', source: 'vue.ts', framework: true },
 ];
 
 /** What every consumer sets; each project adds its module settings. */
@@ -84,6 +87,30 @@ const PROJECTS = [
       lib: ['ES2022'],
       ignoreDeprecations: '6.0',
     },
+  },
+  {
+    // An app with React (its types too): ./react, in a bundler and under node16.
+    name: 'bundler-react',
+    exts: ['.ts'],
+    install: ['react', '@types/react'],
+    only: ['react.ts'],
+    options: { module: 'preserve', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'] },
+  },
+  {
+    name: 'node16-react',
+    exts: ['.mts', '.cts'],
+    node: true,
+    install: ['react', '@types/react'],
+    only: ['react.ts'],
+    options: { module: 'node16', moduleResolution: 'node16', lib: ['ES2022'] },
+  },
+  {
+    // An app with Vue: ./vue.
+    name: 'bundler-vue',
+    exts: ['.ts'],
+    install: ['vue'],
+    only: ['vue.ts'],
+    options: { module: 'preserve', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'] },
   },
   {
     // The real clients, as they come, fit the structural client types of ./redis and ./server.
@@ -162,7 +189,10 @@ async function checkProject(project, unpacked) {
   for (const dependency of ['axios', ...(node ? ['@types/node'] : []), ...install]) {
     symlinkSync(join(root, 'node_modules', dependency), join(modules, dependency), 'junction');
   }
-  const checked = [...(only ?? exported.map((entry) => entry.source)), ...extra];
+  const checked = [
+    ...(only ?? exported.filter((entry) => !entry.framework).map((entry) => entry.source)),
+    ...extra,
+  ];
   const files = exts.flatMap((ext) =>
     checked.map((source) => {
       const file = source.replace(/\.ts$/, ext);

@@ -63,6 +63,48 @@ for (const [format, load, core] of [
     );
   }
 }
+// The framework bindings load with their framework as a peer and read a gate of the core, in
+// either format; React's hooks through react-dom/server (no DOM here), Vue's through an app's
+// context.
+const { createElement } = require('react');
+const { renderToString } = require('react-dom/server');
+const { createApp } = require('vue');
+for (const [format, load, core] of [
+  ['cjs', async (name) => require(name), cjs],
+  ['esm', (name) => import(name), esm],
+]) {
+  const gate = core.createRefreshGate({
+    refresh: async () => 'fresh',
+    initialTokens: { accessToken: 'abc' },
+  });
+  const react = await load('axios-refresh-gate/react');
+  const vue = await load('axios-refresh-gate/vue');
+  for (const [subpath, mod] of [
+    ['react', react],
+    ['vue', vue],
+  ]) {
+    const other =
+      format === 'cjs'
+        ? await import(`axios-refresh-gate/${subpath}`)
+        : require(`axios-refresh-gate/${subpath}`);
+    assert.deepEqual(
+      names(mod),
+      names(other),
+      `${subpath}: the ESM and CJS builds export different names`,
+    );
+  }
+  const Probe = () => `${react.useGateState().status} ${react.useAccessToken()}`;
+  const html = renderToString(
+    createElement(react.RefreshGateProvider, { gate }, createElement(Probe)),
+  );
+  assert.equal(html, 'idle abc', `${format}: axios-refresh-gate/react did not read the gate`);
+  const app = createApp({}).use(vue.createRefreshGatePlugin(gate));
+  const read = app.runWithContext(
+    () => `${vue.useGateState().value.status} ${vue.useAccessToken().value}`,
+  );
+  assert.equal(read, 'idle abc', `${format}: axios-refresh-gate/vue did not read the gate`);
+  gate.destroy();
+}
 console.log(
-  `dist OK: ${names(cjs).length} exports, same in CJS and ESM; token attached in both; every subpath throws the core's RefreshGateError`,
+  `dist OK: ${names(cjs).length} exports, same in CJS and ESM; token attached in both; every subpath throws the core's RefreshGateError; react and vue bindings read a gate in both`,
 );

@@ -7,6 +7,9 @@
  * only when a test runs the clock, and the proxy parks refresh requests until the test releases
  * them. So "the token expires while the three data sources fire together" is an exact schedule,
  * not a race: the message's 401 starts the refresh, the poll and the push arrive while it is held.
+ *
+ * Both apps show the gate through the package's bindings (`axios-refresh-gate/react`, `/vue`): a
+ * status line and the refreshing badge from `useGateState()`, whose renders the app counts.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +36,10 @@ declare global {
     __seen?: Seen;
     /** `METHOD path` of every XMLHttpRequest the page sent, counted in the page itself. */
     __sent?: string[];
+    /** Renders per component, counted by the app (`gateStatus`: the `useGateState()` one). */
+    __renders?: Record<string, number>;
+    /** How many times `gate.state` changed, as `gate.subscribe` told the app. */
+    __stateChanges?: number;
   }
 }
 
@@ -128,6 +135,15 @@ const countEvents = (page: Page, event: string, reason?: string) =>
   );
 
 const seen = (page: Page) => page.evaluate(() => ({ ...window.__seen! }));
+
+/** The `useGateState()` component: its renders, the gate's state changes, the status it shows. */
+const gateStatus = (page: Page) =>
+  page.evaluate(() => ({
+    renders: window.__renders?.gateStatus ?? 0,
+    changes: window.__stateChanges ?? 0,
+    status: document.querySelector('[data-testid="gate-status"]')?.getAttribute('data-status'),
+    events: window.__gateEvents?.length ?? 0,
+  }));
 
 export function exampleSuite(name: 'react' | 'vue'): void {
   const exampleDir = join(ROOT, 'examples', name);
@@ -265,9 +281,12 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     proxy.reset();
     proxy.holdRefreshes();
     server.expireAll();
+    const statusBefore = await gateStatus(page);
+    expect(statusBefore.status).toBe('idle');
     await fireAllThree(app);
 
     await page.getByTestId('refreshing').waitFor({ state: 'visible' });
+    expect((await gateStatus(page)).status).toBe('refreshing');
     await shot(app, 'refreshing');
     await proxy.release();
     await page.getByTestId('refreshing').waitFor({ state: 'detached' });
@@ -294,6 +313,14 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     const dom = await seen(page);
     expect(dom.refreshingShown).toBe(1);
     expect(dom.refreshingHidden).toBe(1);
+    // useGateState() re-rendered for the storm's state changes only: no loop, none for nothing.
+    const statusAfter = await gateStatus(page);
+    expect(statusAfter.status).toBe('idle');
+    const renders = statusAfter.renders - statusBefore.renders;
+    const changes = statusAfter.changes - statusBefore.changes;
+    expect(renders).toBeGreaterThanOrEqual(2);
+    expect(renders).toBeLessThanOrEqual(changes);
+    expect(renders).toBeLessThan(20);
     expectNoErrors(app);
     observations.expiryStorm = {
       refreshCalls: server.stats.refreshCalls,
@@ -301,6 +328,8 @@ export function exampleSuite(name: 'react' | 'vue'): void {
       api401: server.stats.api401,
       apiOk: server.stats.apiOk,
       indicator: dom,
+      gateStatusRenders: renders,
+      gateStateChanges: changes,
       failedResourceLines: app.failedResources.length,
     };
   });
@@ -322,6 +351,9 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     await page.getByTestId('login-page').waitFor();
     await page.getByText('Your session expired').waitFor();
     await shot(app, 'session-expired');
+    // The failure left the gate in its cooldown (the logout keeps it), shown by useGateState().
+    const inCooldown = await gateStatus(page);
+    expect(inCooldown.status).toBe('cooldown');
 
     const sentAtLogin = await page.evaluate(() => window.__sent!.length);
     const afterFailure = {
@@ -333,6 +365,13 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     await page.clock.runFor(600_000);
     await settleMicrotasks(page);
     expect(await page.evaluate(() => window.__sent!.length)).toBe(sentAtLogin);
+    // The cooldown's end is no event and no request, only the gate's timer: useGateState() still
+    // re-rendered for it, once.
+    await page.locator('[data-testid="gate-status"][data-status="idle"]').waitFor();
+    const cooledDown = await gateStatus(page);
+    expect(cooledDown.events).toBe(inCooldown.events);
+    expect(cooledDown.changes - inCooldown.changes).toBe(1);
+    expect(cooledDown.renders - inCooldown.renders).toBe(1);
 
     expect((await seen(page)).loginShown).toBe(loginShownBefore + 1);
     expect(await countEvents(page, 'refresh:failure')).toBe(1);
@@ -353,6 +392,7 @@ export function exampleSuite(name: 'react' | 'vue'): void {
       pageRequests: afterFailure.pageRequests,
       pageRequestsAfterTenMinutes: app.apiRequests.length - pageRequestsBefore,
       loginPageLandings: (await seen(page)).loginShown - loginShownBefore,
+      cooldownEndRenders: cooledDown.renders - inCooldown.renders,
       failedResourceLines: app.failedResources.length,
     };
   });

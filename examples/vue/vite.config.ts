@@ -3,8 +3,9 @@ import { defineConfig } from 'vite';
 
 export default defineConfig({
   plugins: [vue()],
-  // `axios-refresh-gate` is linked from ../.. here; dedupe makes its `import 'axios'` resolve to
-  // this app's axios, so the bundle holds one copy (an app installing it from npm gets that anyway).
-  resolve: { dedupe: ['axios'] },
+  // `axios-refresh-gate` is linked from ../.. here; dedupe makes its `import 'axios'` and (in
+  // `axios-refresh-gate/vue`) `import 'vue'` resolve to this app's copies, so the bundle holds one
+  // of each (an app installing it from npm gets that anyway). Two Vues would not share injections.
+  resolve: { dedupe: ['axios', 'vue'] },
   server: { host: '127.0.0.1', port: 5174 },
 });

@@ -1,6 +1,8 @@
+import { useGateState } from 'axios-refresh-gate/react';
 import { useEffect } from 'react';
-import { useAuth, useGateStatus } from './auth';
+import { useAuth } from './auth';
 import { Dashboard } from './Dashboard';
+import { countRender } from './debug';
 import { Login } from './Login';
 
 /** The session decides the page; the URL follows (`/login` or `/`). */
@@ -13,18 +15,29 @@ export function App() {
 
   return (
     <>
-      <RefreshIndicator />
       {user ? <Dashboard user={user} /> : <Login />}
+      <GateStatus />
     </>
   );
 }
 
-function RefreshIndicator() {
-  const status = useGateStatus();
-  if (status !== 'refreshing') return null;
+/**
+ * The gate's state, re-rendered when it changes (a cooldown's end included) and only then: a
+ * "Session refreshing…" badge while a refresh runs, and a status line.
+ */
+function GateStatus() {
+  const { status, refreshes, failures } = useGateState();
+  countRender('gateStatus');
   return (
-    <div className="indicator" role="status" data-testid="refreshing">
-      Session refreshing…
-    </div>
+    <>
+      {status === 'refreshing' && (
+        <div className="indicator" role="status" data-testid="refreshing">
+          Session refreshing…
+        </div>
+      )}
+      <footer className="gate-status" data-testid="gate-status" data-status={status}>
+        Gate {status} · {refreshes} refreshed · {failures} failed
+      </footer>
+    </>
   );
 }

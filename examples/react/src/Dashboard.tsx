@@ -1,6 +1,7 @@
 import { isCancel } from 'axios';
+import { useApi } from 'axios-refresh-gate/react';
 import { type FormEvent, useEffect, useState } from 'react';
-import { useApi, useAuth } from './auth';
+import { useAuth } from './auth';
 import { config } from './config';
 import { subscribeToPushes } from './push';
 

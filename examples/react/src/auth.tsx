@@ -1,5 +1,4 @@
-import type { AxiosInstance } from 'axios';
-import type { GateEvent, RefreshGate } from 'axios-refresh-gate';
+import { RefreshGateProvider } from 'axios-refresh-gate/react';
 import {
   createContext,
   type ReactNode,
@@ -9,14 +8,16 @@ import {
   useMemo,
   useRef,
   useState,
-  useSyncExternalStore,
 } from 'react';
 import { type AuthClient, createAuthClient } from './auth-client';
 import { exposeGateEvents } from './debug';
 
+/**
+ * The app's own part of the session: who is logged in and how. The gate, its state and the gated
+ * axios instance come from `axios-refresh-gate/react` (`useRefreshGate`, `useGateState`,
+ * `useApi`), provided below.
+ */
 interface AuthContextValue {
-  readonly api: AxiosInstance;
-  readonly gate: RefreshGate;
   /** The logged-in user, or null. */
   readonly user: string | null;
   /** Why the last session ended on its own (its refresh failed), for the login page. */
@@ -68,42 +69,16 @@ export function AuthProvider({ authUrl, children }: { authUrl: string; children:
     await client.logout();
   }, [client]);
 
-  const value = useMemo(
-    () => ({ api: client.api, gate: client.gate, user, notice, login, logout }),
-    [client, user, notice, login, logout],
+  const value = useMemo(() => ({ user, notice, login, logout }), [user, notice, login, logout]);
+  return (
+    <RefreshGateProvider gate={client.gate} api={client.api}>
+      <AuthContext.Provider value={value}>{children}</AuthContext.Provider>
+    </RefreshGateProvider>
   );
-  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
 
 export function useAuth(): AuthContextValue {
   const value = useContext(AuthContext);
   if (!value) throw new Error('useAuth() needs an <AuthProvider> above it');
   return value;
-}
-
-/** The gated axios instance: call your API with it and never think about tokens again. */
-export function useApi(): AxiosInstance {
-  return useAuth().api;
-}
-
-const STATE_EVENTS: GateEvent[] = [
-  'refresh:start',
-  'refresh:success',
-  'refresh:failure',
-  'tokens:changed',
-];
-
-/** The gate's status (`'idle' | 'refreshing' | 'cooldown'`), re-read on each gate event. */
-export function useGateStatus(): RefreshGate['state']['status'] {
-  const { gate } = useAuth();
-  const subscribe = useCallback(
-    (onChange: () => void) => {
-      const offs = STATE_EVENTS.map((event) => gate.on(event, onChange));
-      return () => {
-        for (const off of offs) off();
-      };
-    },
-    [gate],
-  );
-  return useSyncExternalStore(subscribe, () => gate.state.status);
 }

@@ -1,41 +1,24 @@
-import type { AxiosInstance } from 'axios';
-import type { GateEvent, RefreshGate, RefreshGateState } from 'axios-refresh-gate';
-import {
-  type App,
-  type ComputedRef,
-  computed,
-  type InjectionKey,
-  inject,
-  type Ref,
-  readonly,
-  ref,
-  shallowRef,
-} from 'vue';
+import { createRefreshGatePlugin } from 'axios-refresh-gate/vue';
+import { type App, type InjectionKey, inject, type Ref, readonly, ref } from 'vue';
 import { createAuthClient } from './auth-client';
 import { exposeGateEvents } from './debug';
 
+/**
+ * The app's own part of the session: who is logged in and how. The gate, its state and the gated
+ * axios instance come from `axios-refresh-gate/vue` (`useRefreshGate`, `useGateState`, `useApi`),
+ * which this plugin installs.
+ */
 export interface Auth {
-  readonly api: AxiosInstance;
-  readonly gate: RefreshGate;
   /** The logged-in user, or null. */
   readonly user: Readonly<Ref<string | null>>;
   /** Why the last session ended on its own (its refresh failed), for the login page. */
   readonly notice: Readonly<Ref<string | null>>;
-  /** The gate's status, re-read on each of its events. */
-  readonly status: Readonly<Ref<RefreshGateState['status']>>;
   login(username: string, password: string): Promise<void>;
   logout(): Promise<void>;
   install(app: App): void;
 }
 
 const AUTH: InjectionKey<Auth> = Symbol('auth');
-
-const STATE_EVENTS: GateEvent[] = [
-  'refresh:start',
-  'refresh:success',
-  'refresh:failure',
-  'tokens:changed',
-];
 
 /**
  * A Vue plugin owning one gate for one axios instance, and the session state:
@@ -57,19 +40,9 @@ export function createAuth({ authUrl }: { authUrl: string }): Auth {
   });
   const { api, gate } = client;
 
-  const status = shallowRef(gate.state.status);
-  for (const event of STATE_EVENTS) {
-    gate.on(event, () => {
-      status.value = gate.state.status;
-    });
-  }
-
   const auth: Auth = {
-    api,
-    gate,
     user: readonly(user),
     notice: readonly(notice),
-    status: readonly(status),
     async login(username, password) {
       await client.login(username, password);
       ended = false;
@@ -82,6 +55,7 @@ export function createAuth({ authUrl }: { authUrl: string }): Auth {
       await client.logout();
     },
     install(app) {
+      app.use(createRefreshGatePlugin(gate, { api }));
       app.provide(AUTH, auth);
       exposeGateEvents(gate);
     },
@@ -93,18 +67,4 @@ export function useAuth(): Auth {
   const auth = inject(AUTH);
   if (!auth) throw new Error('useAuth() needs app.use(createAuth(...))');
   return auth;
-}
-
-/** The gated axios instance: call your API with it and never think about tokens again. */
-export function useApi(): AxiosInstance {
-  return useAuth().api;
-}
-
-/** The gate's state for templates: its status and whether a refresh is running. */
-export function useGate(): {
-  status: Readonly<Ref<RefreshGateState['status']>>;
-  refreshing: ComputedRef<boolean>;
-} {
-  const { status } = useAuth();
-  return { status, refreshing: computed(() => status.value === 'refreshing') };
 }
