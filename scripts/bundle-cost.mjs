@@ -14,10 +14,19 @@ const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
 const apps = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['react', 'vue'];
 
-const chunkOf = (id) => {
-  if (id.startsWith(DIST)) return 'axios-refresh-gate';
-  if (/[\\/]node_modules[\\/]axios[\\/]/.test(id)) return 'axios';
-  return undefined;
+// Our modules, axios and the framework each in a chunk of their own, and only them: a group does
+// not take in what its modules import (the bindings import React or Vue).
+const codeSplitting = {
+  includeDependenciesRecursively: false,
+  groups: [
+    { name: 'axios-refresh-gate', test: (id) => id.startsWith(DIST), priority: 3 },
+    { name: 'axios', test: /[\\/]node_modules[\\/]axios[\\/]/, priority: 2 },
+    {
+      name: 'framework',
+      test: /[\\/]node_modules[\\/](react|react-dom|scheduler|vue|@vue)[\\/]/,
+      priority: 1,
+    },
+  ],
 };
 
 for (const app of apps) {
@@ -35,7 +44,7 @@ for (const app of apps) {
       build: {
         outDir,
         emptyOutDir: true,
-        rollupOptions: { output: { manualChunks: chunkOf } },
+        rolldownOptions: { output: { codeSplitting } },
       },
     });
     const assets = join(outDir, 'assets');
