@@ -13,13 +13,20 @@
  * (b) Heap per waiting request: N requests held behind a refresh that a deferred keeps open,
  *     versus N bare axios requests pending on a loopback server that does not answer until the
  *     end. Heap delta after gc, divided by N.
+ * (c) Heap per idle gate of a createRefreshGateGroup (goal: at most 1 KB), its tokens in one Map
+ *     for every user as a server keeps sessions, and what is left once the gates are deleted.
  *
  * It prints figures and asserts nothing about time; it exits non-zero only when something throws.
  * It needs `--expose-gc` (the npm script passes it; run directly, it re-executes itself with it).
  */
 import { parseArgs } from 'node:util';
 import axios from 'axios';
-import { attachRefreshGate, type GateLogger, type Tokens } from '../src/index.js';
+import {
+  attachRefreshGate,
+  createRefreshGateGroup,
+  type GateLogger,
+  type Tokens,
+} from '../src/index.js';
 import {
   deferred,
   heapAfterGc,
@@ -142,6 +149,43 @@ async function heapPerRequest(n: number, warmup: number, gc: () => void) {
   }
 }
 
+// ---- (c) heap per idle gate of a group -----------------------------------------------------------
+
+async function idleGates(n: number, gc: () => void) {
+  const sessions = new Map<string, Tokens | null>();
+  const store = (key: string) => ({
+    get: () => sessions.get(key) ?? null,
+    set: (tokens: Tokens | null) => {
+      sessions.set(key, tokens);
+    },
+    clear: () => {
+      sessions.set(key, null);
+    },
+  });
+  const group = createRefreshGateGroup({
+    key: () => undefined,
+    store,
+    refresh: async () => TOKEN,
+    logger: quiet,
+    maxGates: n,
+  });
+  group.attach(axios.create({ baseURL: 'https://api.test' }));
+  for (let i = 0; i < n; i++)
+    sessions.set(`user-${i}`, { accessToken: `a${i}`, refreshToken: `r${i}` });
+  const heap = () => {
+    for (let i = 0; i < 3; i++) gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const before = heap();
+  // Each gate read once, as a first request for its user would.
+  for (let i = 0; i < n; i++) await group.forKey(`user-${i}`).getAccessToken();
+  const idle = (heap() - before) / n;
+  for (let i = 0; i < n; i++) group.delete(`user-${i}`);
+  const left = (heap() - before) / n;
+  group.destroy();
+  return { idle, left };
+}
+
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -166,6 +210,7 @@ async function main(): Promise<void> {
   const hot = await hotPath(rounds, batch, warmup);
   const heapStarted = Date.now();
   const heap = await heapPerRequest(n, smoke ? 20 : 500, () => gc());
+  const gates = await idleGates(smoke ? 200 : 5_000, () => gc());
 
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB/request`;
   const row = (label: string, value: string) => `    ${label.padEnd(44)} ${value}`;
@@ -187,6 +232,13 @@ async function main(): Promise<void> {
     row(`held behind an open refresh (N=${n})`, kb(heap.gate)),
     row(`bare axios, pending on loopback (N=${heap.bareN})`, kb(heap.bare)),
     row('ratio held/bare', (heap.gate / heap.bare).toFixed(3)),
+    '',
+    '(c) heap per idle gate of a group (heapUsed delta after gc / gates)',
+    row(
+      `idle gates (${smoke ? 200 : 5_000})`,
+      `${(gates.idle / 1024).toFixed(2)} KB/gate   (goal <= 1 KB)`,
+    ),
+    row('after group.delete() of each', `${(gates.left / 1024).toFixed(2)} KB/gate`),
     '',
     `done in ${((Date.now() - started) / 1000).toFixed(1)} s (hot path ${((heapStarted - started) / 1000).toFixed(1)} s)`,
   ];

@@ -143,13 +143,15 @@ export class GateCore {
       logger.warn(`a '${event}' listener threw`, this.#forLog(error)),
     );
     this.#loading = this.#loadQueue();
-    this.#origins = createOriginPolicy(options.allowedOrigins, (origin) => {
-      if (this.#warnedUnscoped) return;
-      this.#warnedUnscoped = true;
-      logger.warn(
-        `no token attached to a request for ${origin}: an absolute URL needs the instance's baseURL on its origin, or allowedOrigins`,
-      );
-    });
+    this.#origins =
+      options.origins ??
+      createOriginPolicy(options.allowedOrigins, (origin) => {
+        if (this.#warnedUnscoped) return;
+        this.#warnedUnscoped = true;
+        logger.warn(
+          `no token attached to a request for ${origin}: an absolute URL needs the instance's baseURL on its origin, or allowedOrigins`,
+        );
+      });
     if (initialTokens) {
       this.#cache.use(initialTokens);
       this.#announced = initialTokens.accessToken;

@@ -5,7 +5,7 @@ import { resolveOptions } from './options.js';
 import { createRequestInterceptor } from './request-interceptor.js';
 import { createResponseInterceptor } from './response-interceptor.js';
 import { unlinkGuard } from './token-placement.js';
-import type { RefreshGate, RefreshGateOptions } from './types.js';
+import type { RefreshGate, RefreshGateOptions, RefreshGateState, Tokens } from './types.js';
 
 /**
  * Creates a refresh gate: one lock, one token, shared by every axios instance it is attached to.
@@ -60,32 +60,57 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
   );
 }
 
-/** The public face of one core: `attach` and `detachAll` are the owner's (a gate, a group). */
-export function publicGate(
+/**
+ * The public face of one core: `attach` and `detachAll` are the owner's (a gate, a group). A class,
+ * so that a group of 10,000 gates does not pay for 10,000 sets of closures; the methods an app
+ * passes around as callbacks (`subscribe` to useSyncExternalStore, `getAccessToken` to a socket
+ * client, `clear` to a button) are bound fields.
+ */
+class PublicGate implements RefreshGate {
+  readonly #core: GateCore;
+  readonly #attach: (instance: AxiosInstance) => () => void;
+  readonly #detachAll: () => void;
+
+  constructor(
+    core: GateCore,
+    attach: (instance: AxiosInstance) => () => void,
+    detachAll: () => void,
+  ) {
+    this.#core = core;
+    this.#attach = attach;
+    this.#detachAll = detachAll;
+  }
+
+  attach(instance: AxiosInstance): () => void {
+    return this.#attach(instance);
+  }
+
+  readonly getAccessToken = (): Promise<string | null> => this.#core.getAccessToken();
+  readonly refresh = (): Promise<Tokens> => this.#core.refresh();
+  readonly setTokens = (tokens: Tokens): Promise<void> => this.#core.setTokens(tokens);
+  readonly clear = (): Promise<void> => this.#core.clear();
+  readonly subscribe = (listener: () => void): (() => void) => this.#core.subscribe(listener);
+  readonly on: RefreshGate['on'] = (event, listener) => this.#core.on(event, listener);
+
+  get state(): RefreshGateState {
+    return this.#core.state;
+  }
+
+  get tokens(): Tokens | null | undefined {
+    return this.#core.held;
+  }
+
+  destroy(): void {
+    this.#detachAll();
+    this.#core.destroy();
+  }
+}
+
+export const publicGate = (
   core: GateCore,
   attach: (instance: AxiosInstance) => () => void,
   detachAll: () => void,
-): RefreshGate {
-  return {
-    attach,
-    getAccessToken: () => core.getAccessToken(),
-    refresh: () => core.refresh(),
-    setTokens: (tokens) => core.setTokens(tokens),
-    clear: () => core.clear(),
-    get state() {
-      return core.state;
-    },
-    subscribe: (listener) => core.subscribe(listener),
-    get tokens() {
-      return core.held;
-    },
-    on: (event, listener) => core.on(event, listener),
-    destroy() {
-      detachAll();
-      core.destroy();
-    },
-  };
-}
+): RefreshGate => new PublicGate(core, attach, detachAll);
 
 /**
  * Creates a gate and attaches it to `instance` in one call.

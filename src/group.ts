@@ -5,10 +5,13 @@ import { expected } from './format.js';
 import { publicGate } from './gate.js';
 import { GateCore } from './gate-core.js';
 import { memoryStore } from './memory-store.js';
-import { resolveOptions } from './options.js';
+import { type ResolvedOptions, resolveOptions } from './options.js';
+import { createOriginPolicy } from './origins.js';
 import { createRequestInterceptor } from './request-interceptor.js';
 import { createResponseInterceptor } from './response-interceptor.js';
 import type {
+  Coordinator,
+  RefreshContext,
   RefreshGate,
   RefreshGateGroup,
   RefreshGateGroupOptions,
@@ -32,6 +35,24 @@ interface Entry {
   /** Last used, on the monotonic clock. */
   used: number;
 }
+
+/**
+ * The lock of a key no other gate shares: one refresh at a time (a timed-out one that goes on
+ * still holds it), and nothing else, for a few bytes per key.
+ */
+const soloCoordinator = (): Coordinator => {
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    runExclusive(fn, { signal }) {
+      const run = tail.then(() => {
+        if (signal.aborted) throw signal.reason;
+        return fn();
+      });
+      tail = run.then(undefined, () => undefined);
+      return run;
+    },
+  };
+};
 
 const invalid = (name: string, what: string, value: unknown): never => {
   throw new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
@@ -64,8 +85,17 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
   if (!Number.isInteger(maxGates) || maxGates < 1) invalid('maxGates', 'an integer >= 1', maxGates);
   if (typeof idleMs !== 'number' || !(idleMs >= 0)) invalid('idleMs', 'a number >= 0', idleMs);
   const { refresh } = base as RefreshGateOptions;
-  // Every other option is checked now, not at the first request.
-  resolveOptions({ ...base, store: memoryStore() } as RefreshGateOptions);
+  // Every other option is checked now, once: the gates share what they can (the resolved options,
+  // the server clock's estimate, the origin rule), and own only their tokens, lock and machine.
+  const shared = resolveOptions({ ...base, store: memoryStore() } as RefreshGateOptions);
+  let warned = false;
+  const origins = createOriginPolicy(shared.allowedOrigins, (origin) => {
+    if (warned) return;
+    warned = true;
+    shared.logger.warn(
+      `no token attached to a request for ${origin}: an absolute URL needs the instance's baseURL on its origin, or allowedOrigins`,
+    );
+  });
 
   const entries = new Map<string, Entry>();
   const attachments = new Map<AxiosInstance, () => void>();
@@ -115,16 +145,29 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       entry.used = systemClock.elapsed();
       return entry;
     }
-    const core = new GateCore({
-      ...resolveOptions({
-        ...base,
-        store: store(name),
-        ...(coordinator ? { coordinator: coordinator(name) } : {}),
-        refresh: (ctx) => refresh({ ...ctx, key: name }),
-      } as RefreshGateOptions),
-      // Made for this key: disposed of with its gate.
-      ownsCoordinator: true,
-    });
+    const own = store(name);
+    if (
+      typeof own !== 'object' ||
+      own === null ||
+      typeof own.get !== 'function' ||
+      typeof own.set !== 'function' ||
+      typeof own.clear !== 'function'
+    )
+      invalid('store(key)', 'a TokenStore with get, set and clear functions', own);
+    const lock = coordinator ? coordinator(name) : soloCoordinator();
+    if (typeof lock !== 'object' || lock === null || typeof lock.runExclusive !== 'function')
+      invalid('coordinator(key)', 'a Coordinator with a runExclusive function', lock);
+    // The shared options as prototype, this key's own on top: a few fields, not a copy of 30.
+    const core = new GateCore(
+      Object.assign(Object.create(shared) as ResolvedOptions, {
+        store: own,
+        coordinator: lock,
+        // Made for this key: disposed of with its gate.
+        ownsCoordinator: true,
+        refresh: (ctx: RefreshContext) => refresh({ ...ctx, key: name }),
+        origins,
+      }),
+    );
     const handlers = new Map<AxiosInstance, Handlers>();
     const gate = publicGate(
       core,

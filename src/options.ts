@@ -5,6 +5,7 @@ import { inProcessCoordinator } from './in-process-coordinator.js';
 import { readJwtExpiry } from './jwt.js';
 import { defaultLogger } from './logger.js';
 import { memoryStore } from './memory-store.js';
+import type { OriginPolicy } from './origins.js';
 import { DEFAULT_RETRY, isTerminalFailure, type RetryPolicy } from './refresh-retry.js';
 import { toTokens } from './tokens.js';
 import type { Coordinator, GateLogger, RefreshGateOptions, TokenStore, Tokens } from './types.js';
@@ -36,6 +37,8 @@ export interface ResolvedOptions {
   readonly clockSkew: ClockSkew | undefined;
   readonly isTerminal: (error: unknown) => boolean;
   readonly logger: GateLogger;
+  /** The origin rule, when several gates share one (a group's). */
+  readonly origins?: OriginPolicy | undefined;
 }
 
 // Its own expiresAt only: one a polluted prototype lends every object is none.

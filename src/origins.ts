@@ -67,6 +67,9 @@ export function originFor(config: InternalAxiosRequestConfig): string | null {
  * when allowed, `null` when not. Origins are parsed once per distinct key and remembered, so the
  * check on every request is a regexp test and a map lookup.
  */
+/** Which origin a request goes to, `null` when the token must not go there (rule 12). */
+export type OriginPolicy = ReturnType<typeof createOriginPolicy>;
+
 export function createOriginPolicy(
   allowedOrigins: readonly (string | RegExp)[] | undefined,
   onUnscopedAbsoluteUrl: (origin: string) => void,
