@@ -22,7 +22,7 @@ import { type RecordingProxy, startRecordingProxy } from './recording-proxy.js';
 import { type StaticServer, serveStatic } from './static-server.js';
 
 /** Poll and push share one period, so one `runFor(PERIOD_MS)` fires each exactly once. */
-const PERIOD_MS = 4000;
+export const PERIOD_MS = 4000;
 
 interface Seen {
   refreshingShown: number;
@@ -36,6 +36,8 @@ declare global {
     __seen?: Seen;
     /** `METHOD path` of every XMLHttpRequest the page sent, counted in the page itself. */
     __sent?: string[];
+    /** XMLHttpRequests sent and not ended yet (answered, failed or aborted). */
+    __inflight?: number;
     /** Renders per component, counted by the app (`gateStatus`: the `useGateState()` one). */
     __renders?: Record<string, number>;
     /** How many times `gate.state` changed, as `gate.subscribe` told the app. */
@@ -59,8 +61,13 @@ function observePage(): void {
     );
     return (open as (...a: unknown[]) => void).apply(this, args);
   } as typeof open;
+  window.__inflight = 0;
   XMLHttpRequest.prototype.send = function (this: XMLHttpRequest, body) {
     sent.push(targets.get(this) ?? '?');
+    window.__inflight = (window.__inflight ?? 0) + 1;
+    this.addEventListener('loadend', () => {
+      window.__inflight = (window.__inflight ?? 0) - 1;
+    });
     return send.call(this, body);
   };
   const seen = { refreshingShown: 0, refreshingHidden: 0, loginShown: 0 };
@@ -82,8 +89,45 @@ function observePage(): void {
   }).observe(document, { childList: true, subtree: true });
 }
 
-interface AppPage {
+/**
+ * Runs zero-delay timeouts on the next turn, as a browser does, and leaves every other timer to
+ * the paused fake clock: TanStack Query (the React example's data layer) batches its notifications
+ * with `setTimeout(fn, 0)`, which a paused clock would never run, so its UI would never update.
+ * Installed after the clock, over its fake `setTimeout`.
+ */
+function runZeroDelayTimeouts(): void {
+  const { setTimeout: fakeSetTimeout, clearTimeout: fakeClearTimeout } = window;
+  const pending = new Map<number, () => void>();
+  let lastId = 0;
+  window.setTimeout = ((handler: TimerHandler, delay?: number, ...args: unknown[]) => {
+    if ((delay ?? 0) > 0 || typeof handler !== 'function') {
+      return fakeSetTimeout(handler, delay, ...args);
+    }
+    // Negative ids never clash with the fake clock's.
+    const id = --lastId;
+    pending.set(id, () => handler(...args));
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      const run = pending.get(id);
+      pending.delete(id);
+      run?.();
+    };
+    channel.port2.postMessage(null);
+    return id;
+  }) as typeof setTimeout;
+  window.clearTimeout = ((id?: number) => {
+    if (typeof id === 'number' && id < 0) pending.delete(id);
+    else fakeClearTimeout(id);
+  }) as typeof clearTimeout;
+}
+
+export interface AppPage {
   page: Page;
+  /** Every console message, `type: text`. */
+  consoleLines: string[];
+  /** Requests that failed in the page (`METHOD /path errorText`), aborted ones included. */
+  failedRequests: string[];
   /** Uncaught exceptions and unhandled rejections ('pageerror'). */
   pageErrors: string[];
   /** Console errors other than Chromium's own line for each non-2xx response. */
@@ -100,7 +144,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Polls a condition in the page until it holds. Not `page.waitForFunction`: its default polling
  * runs on requestAnimationFrame, which the paused fake clock stops.
  */
-async function until(
+export async function until(
   page: Page,
   condition: (arg: number) => boolean,
   arg: number,
@@ -117,7 +161,7 @@ async function until(
 }
 
 /** Lets promise chains started by timers run to their XHR send (a MessageChannel turn is not faked). */
-const settleMicrotasks = (page: Page) =>
+export const settleMicrotasks = (page: Page) =>
   page.evaluate(
     () =>
       new Promise<void>((resolve) => {
@@ -127,14 +171,25 @@ const settleMicrotasks = (page: Page) =>
       }),
   );
 
-const countEvents = (page: Page, event: string, reason?: string) =>
+export const countEvents = (page: Page, event: string, reason?: string) =>
   page.evaluate(
     ([e, r]) =>
       (window.__gateEvents ?? []).filter((x) => x.event === e && (!r || x.reason === r)).length,
     [event, reason] as const,
   );
 
-const seen = (page: Page) => page.evaluate(() => ({ ...window.__seen! }));
+export const seen = (page: Page) => page.evaluate(() => ({ ...window.__seen! }));
+
+/**
+ * Waits until the page has no request on the wire, twice around a turn of its event loop, so
+ * whatever an answer set off (a replay, a query's next state) has run too.
+ */
+export async function settle(page: Page): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    await until(page, () => window.__inflight === 0, 0, 'no request in flight');
+    await settleMicrotasks(page);
+  }
+}
 
 /** The `useGateState()` component: its renders, the gate's state changes, the status it shows. */
 const gateStatus = (page: Page) =>
@@ -145,7 +200,21 @@ const gateStatus = (page: Page) =>
     events: window.__gateEvents?.length ?? 0,
   }));
 
-export function exampleSuite(name: 'react' | 'vue'): void {
+/** What {@link exampleSuite} gives the tests of one example only (react-query-suite.ts). */
+export interface ExampleSuite {
+  readonly server: AuthServer;
+  readonly proxy: RecordingProxy;
+  readonly observations: Record<string, unknown>;
+  /** Opens the app at `path` (default `/`) on a paused fake clock and waits for the login page. */
+  openApp(path?: string): Promise<AppPage>;
+  logIn(app: AppPage, username: string): Promise<void>;
+  fireAllThree(app: AppPage): Promise<void>;
+  answerNumber(page: Page, testId: string): Promise<number>;
+  expectNoErrors(app: AppPage): void;
+  shot(app: AppPage, state: string): Promise<unknown>;
+}
+
+export function exampleSuite(name: 'react' | 'vue'): ExampleSuite {
   const exampleDir = join(ROOT, 'examples', name);
   const artifacts = join(ROOT, '.artifacts');
   const observations: Record<string, unknown> = {};
@@ -187,6 +256,7 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     await proxy?.release();
     if (server) {
       server.knobs.refreshFailure = false;
+      server.knobs.apiLatencyMs = 0;
       server.resetStats();
     }
     proxy?.reset();
@@ -205,10 +275,12 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     console.log(`${name} example observations: ${JSON.stringify(observations)}`);
   });
 
-  async function openApp(): Promise<AppPage> {
+  async function openApp(path = '/'): Promise<AppPage> {
     const page = await chromium.context.newPage();
     const app: AppPage = {
       page,
+      consoleLines: [],
+      failedRequests: [],
       pageErrors: [],
       consoleErrors: [],
       failedResources: [],
@@ -217,10 +289,15 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     open.push(app);
     page.on('pageerror', (error) => app.pageErrors.push(String(error)));
     page.on('console', (message) => {
+      app.consoleLines.push(`${message.type()}: ${message.text()}`);
       if (message.type() !== 'error') return;
       const text = message.text();
       if (text.startsWith('Failed to load resource')) app.failedResources.push(text);
       else app.consoleErrors.push(text);
+    });
+    page.on('requestfailed', (request) => {
+      const { pathname } = new URL(request.url());
+      app.failedRequests.push(`${request.method()} ${pathname} ${request.failure()?.errorText}`);
     });
     page.on('request', (request) => {
       if (request.url().startsWith(proxy.url) && request.method() !== 'OPTIONS') {
@@ -229,7 +306,8 @@ export function exampleSuite(name: 'react' | 'vue'): void {
     });
     await page.addInitScript(observePage);
     await page.clock.install();
-    await page.goto(`${site.url}/`);
+    await page.addInitScript(runZeroDelayTimeouts);
+    await page.goto(`${site.url}${path}`);
     await page.clock.pauseAt(Date.now() + 1000);
     await page.getByTestId('login-page').waitFor();
     return app;
@@ -453,4 +531,20 @@ export function exampleSuite(name: 'react' | 'vue'): void {
       api401: server.stats.api401,
     };
   });
+
+  return {
+    get server() {
+      return server;
+    },
+    get proxy() {
+      return proxy;
+    },
+    observations,
+    openApp,
+    logIn,
+    fireAllThree,
+    answerNumber,
+    expectNoErrors,
+    shot,
+  };
 }

@@ -1,5 +1,6 @@
 import { exampleSuite } from './example-suite.js';
+import { reactQueryTests } from './react-query-suite.js';
 
 describe('examples/react in Chromium', () => {
-  exampleSuite('react');
+  reactQueryTests(exampleSuite('react'));
 });

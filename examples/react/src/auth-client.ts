@@ -1,5 +1,10 @@
 import axios, { type AxiosInstance } from 'axios';
-import { createRefreshGate, type RefreshGate, type Tokens } from 'axios-refresh-gate';
+import {
+  createRefreshGate,
+  type RefreshGate,
+  type RefreshGateOptions,
+  type Tokens,
+} from 'axios-refresh-gate';
 
 /** What `POST /auth/login` and `POST /auth/refresh` answer. */
 interface TokenResponse {
@@ -24,11 +29,12 @@ export interface AuthClient {
 
 /**
  * One axios instance, one gate. Framework-free: the React provider wraps it in a context.
- * `onRefreshFailed` runs once per failed refresh, however many requests were waiting on it.
+ * `onRefreshFailed` runs once per failed refresh, however many requests were waiting on it, and
+ * says whether the failure ends the session (`terminal`) or was transient (retries spent).
  */
 export function createAuthClient(
   authUrl: string,
-  onRefreshFailed: (error: unknown) => void,
+  onRefreshFailed: NonNullable<RefreshGateOptions['onRefreshFailed']>,
 ): AuthClient {
   const api = axios.create({ baseURL: authUrl });
   const gate = createRefreshGate({
