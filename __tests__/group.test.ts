@@ -282,3 +282,13 @@ it('property: over random interleavings of users, expiries and evictions, no req
     { numRuns: 200 },
   );
 }, 60_000);
+
+it("a key's gate destroyed through its handle leaves the group: the key's next request gets a new gate", async () => {
+  const { group, login, get } = world();
+  await login('zoe');
+  group.forKey('zoe').destroy();
+  expect(group.size).toBe(0);
+  // The tokens stay in the key's store: the new gate reads them.
+  await expect(get('zoe')).resolves.toMatchObject({ data: { user: 'zoe' } });
+  expect(group.size).toBe(1);
+});

@@ -114,6 +114,7 @@ export class GateCore {
   /** `subscribe` listeners, and the snapshot they were last told of (see {@link state}). */
   readonly #listeners = new Set<() => void>();
   #snapshot: RefreshGateState | undefined;
+  #told: RefreshGateState | undefined;
   #cooldownTimer: unknown;
   readonly #unsubscribers: Array<() => void> = [];
   #warnedUnscoped = false;
@@ -122,7 +123,7 @@ export class GateCore {
   constructor(options: ResolvedOptions) {
     this.options = options;
     const { store, coordinator, initialTokens, logger } = options;
-    this.#cache = new TokenCache(store);
+    this.#cache = new TokenCache(store, () => this.#changed());
     this.#policy = new RefreshPolicy(options, this.clock);
     this.#placement = new TokenPlacement(options);
     this.#flightDeps = {
@@ -787,6 +788,7 @@ export class GateCore {
 
   subscribe(listener: () => void): () => void {
     if (this.destroyed) return () => {};
+    if (this.#listeners.size === 0) this.#told = this.state;
     this.#listeners.add(listener);
     this.#watchCooldown(this.state);
     return () => {
@@ -809,16 +811,17 @@ export class GateCore {
       },
       Math.max(0, cooldown.at + this.options.cooldownMs - this.clock.elapsed()),
     );
+    (this.#cooldownTimer as { unref?: () => void } | undefined)?.unref?.();
   }
 
   /** Tells the listeners if the state changed. */
   #changed(): void {
     // Mid-transition (a queue settling its waiters): #dispatch tells once the transition is over.
     if (this.#listeners.size === 0 || this.#depth > 0) return;
-    const before = this.#snapshot;
     const state = this.state;
     this.#watchCooldown(state);
-    if (state === before) return;
+    if (state === this.#told) return;
+    this.#told = state;
     for (const listener of [...this.#listeners]) {
       // A listener's destroy() (or unsubscribe) stops the delivery to the others.
       if (!this.#listeners.has(listener)) continue;

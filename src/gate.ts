@@ -81,9 +81,7 @@ class PublicGate implements RefreshGate {
     this.#detachAll = detachAll;
   }
 
-  attach(instance: AxiosInstance): () => void {
-    return this.#attach(instance);
-  }
+  readonly attach = (instance: AxiosInstance): (() => void) => this.#attach(instance);
 
   readonly getAccessToken = (): Promise<string | null> => this.#core.getAccessToken();
   readonly refresh = (): Promise<Tokens> => this.#core.refresh();
@@ -100,10 +98,10 @@ class PublicGate implements RefreshGate {
     return this.#core.held;
   }
 
-  destroy(): void {
+  readonly destroy = (): void => {
     this.#detachAll();
     this.#core.destroy();
-  }
+  };
 }
 
 export const publicGate = (

@@ -177,9 +177,15 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
           "a group's gate is attached through the group: group.attach(instance)",
         );
       },
-      () => handlers.clear(),
+      () => {
+        handlers.clear();
+        // The key's gate destroyed through its handle: the group lets go of it (its next request
+        // gets a new gate) rather than answering DESTROYED for ever.
+        if (entries.get(name) === created) entries.delete(name);
+      },
     );
-    entry = { core, gate, handlers, used: systemClock.elapsed() };
+    const created: Entry = { core, gate, handlers, used: systemClock.elapsed() };
+    entry = created;
     entries.set(name, entry);
     evict();
     arm();

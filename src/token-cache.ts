@@ -50,8 +50,11 @@ export class TokenCache {
   #checked: unknown;
   #checkedToken: unknown;
 
-  constructor(store: TokenStore) {
+  readonly #loaded: () => void;
+
+  constructor(store: TokenStore, loaded: () => void = () => {}) {
     this.#store = store;
+    this.#loaded = loaded;
   }
 
   /** The tokens to use now, or the promise of an async store's first read. Throws what a sync store throws. */
@@ -238,7 +241,10 @@ export class TokenCache {
       (tokens) => {
         this.#loading = undefined;
         // Tokens set, obtained or heard while the read was under way are newer than what it read.
-        if (!this.#known) this.use(this.#fromStore(tokens ?? null));
+        if (!this.#known) {
+          this.use(this.#fromStore(tokens ?? null));
+          queueMicrotask(this.#loaded);
+        }
         return this.#tokens;
       },
       (error: unknown) => {

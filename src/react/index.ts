@@ -44,6 +44,16 @@ interface GateContextValue {
   readonly api: AxiosInstance | undefined;
 }
 
+const SERVER_STATE: RefreshGateState = Object.freeze({
+  status: 'idle',
+  waiting: 0,
+  refreshes: 0,
+  failures: 0,
+  signedIn: null,
+});
+const serverState = () => SERVER_STATE;
+const serverToken = () => undefined;
+
 const GateContext = createContext<GateContextValue | null>(null);
 
 /** Props of {@link RefreshGateProvider}. */
@@ -134,7 +144,7 @@ export function useGateState(gate?: RefreshGate): RefreshGateState {
   const target = useGate(gate, 'useGateState()');
   const subscribe = useCallback((onChange: () => void) => target.subscribe(onChange), [target]);
   const read = () => target.state;
-  return useSyncExternalStore(subscribe, read, read);
+  return useSyncExternalStore(subscribe, read, serverState);
 }
 
 /** The access token of `tokens`, keeping `null` (signed out) apart from `undefined` (not read yet). */
@@ -168,5 +178,5 @@ export function useAccessToken(gate?: RefreshGate): string | null | undefined {
     [target],
   );
   const read = () => accessTokenOf(target.tokens);
-  return useSyncExternalStore(subscribe, read, read);
+  return useSyncExternalStore(subscribe, read, serverToken);
 }

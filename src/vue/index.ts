@@ -18,9 +18,11 @@
  */
 import type { AxiosInstance } from 'axios';
 import {
+  getCurrentInstance,
   getCurrentScope,
   type InjectionKey,
   inject,
+  onMounted,
   onScopeDispose,
   type Plugin,
   type ShallowRef,
@@ -115,12 +117,19 @@ function follow<T>(
   listen: (onChange: () => void) => () => void,
 ): Readonly<ShallowRef<T>> {
   const value = shallowRef(read());
-  const stop = listen(() => {
-    value.value = read();
-  });
-  // Outside a component or an effectScope there is nothing to end with: it listens while the
-  // gate lives (a destroyed gate tells nobody).
-  if (getCurrentScope()) onScopeDispose(stop);
+  const start = () => {
+    const stop = listen(() => {
+      value.value = read();
+    });
+    if (getCurrentScope()) onScopeDispose(stop);
+  };
+  // A component listens once mounted (never on a server, where nothing is unmounted).
+  if (getCurrentInstance())
+    onMounted(() => {
+      value.value = read();
+      start();
+    });
+  else start();
   return shallowReadonly(value);
 }
 
