@@ -97,6 +97,9 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
 
 const ignore = (): void => {};
 
+/** The one 'ready' listener of each client and the coordinators it tells of a reconnect. */
+const reconnects = new WeakMap<object, { listeners: Set<() => void>; onReady: () => void }>();
+
 /** Whether `client` is a node-redis client (it reports `isReady`; ioredis reports `status`). */
 const isNodeRedis = (client: RedisClient): client is NodeRedisClient =>
   typeof (client as NodeRedisClient).isReady === 'boolean';
@@ -135,14 +138,25 @@ export function connect(client: RedisClient): Connection {
       : (onMessage) => ioredisPubSub(client, onMessage),
     onReconnect(listener) {
       if (typeof client.on !== 'function') return ignore;
-      let ready = status() === 'ready';
-      const onReady = () => {
-        if (ready) listener();
-        ready = true;
-      };
-      client.on('ready', onReady);
+      // One 'ready' listener per client, however many coordinators watch it (a group's thousands).
+      let watch = reconnects.get(client);
+      if (!watch) {
+        const listeners = new Set<() => void>();
+        let ready = status() === 'ready';
+        const onReady = () => {
+          if (ready) for (const each of [...listeners]) each();
+          ready = true;
+        };
+        watch = { listeners, onReady };
+        reconnects.set(client, watch);
+        client.on('ready', onReady);
+      }
+      const { listeners, onReady } = watch;
+      listeners.add(listener);
       return () => {
+        if (!listeners.delete(listener) || listeners.size > 0) return;
         client.removeListener('ready', onReady);
+        reconnects.delete(client);
       };
     },
   };

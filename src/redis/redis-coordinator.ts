@@ -4,7 +4,7 @@ import { readTokens } from '../token-shape.js';
 import { connect, type RedisClient } from './connection.js';
 import { type Fence, fence } from './fence.js';
 import { checkClientAndKey, invalid } from './options.js';
-import { ignore, Subscriber } from './subscriber.js';
+import { ignore, sharedSubscriber } from './subscriber.js';
 
 /**
  * Options of {@link redisCoordinator}.
@@ -207,7 +207,8 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   let calls = 0;
   let disposed = false;
 
-  const subscriber = new Subscriber(redis, false);
+  const subscriber = sharedSubscriber(options.client, redis);
+  let stopListening: (() => void) | undefined;
   const listeners = new Set<(tokens: Tokens | null) => void>();
   const wakers = new Set<() => void>();
   let listening = false;
@@ -235,7 +236,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
   const listen = () => {
     if (listening || disposed) return;
     listening = true;
-    subscriber.listen(channel, onMessage);
+    stopListening = subscriber.listen(channel, onMessage);
   };
 
   const release = (id: string) => {
@@ -440,7 +441,7 @@ export function redisCoordinator(options: RedisCoordinatorOptions): Coordinator 
       disposed = true;
       stopWatching();
       listeners.clear();
-      subscriber.close();
+      stopListening?.();
     },
   };
 }

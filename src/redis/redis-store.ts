@@ -4,7 +4,7 @@ import { readTokens } from '../token-shape.js';
 import { connect, type RedisClient } from './connection.js';
 import { type Fence, fence } from './fence.js';
 import { checkClientAndKey } from './options.js';
-import { Subscriber } from './subscriber.js';
+import { sharedSubscriber } from './subscriber.js';
 
 // The fenced write: the tokens land (and are announced) only while the lock holds this fencing
 // value, or is free and nobody took it since (then it is taken back first; after a restart that
@@ -122,7 +122,7 @@ export function redisStore(options: RedisStoreOptions): TokenStore {
   /** The generation each holder's double-check read: a plain write since supersedes its result. */
   const read = new WeakMap<Fence, string>();
   const origin = randomUUID();
-  const subscriber = new Subscriber(redis, true);
+  const subscriber = sharedSubscriber(options.client, redis);
 
   const write = async (what: string, command: () => Promise<unknown>) => {
     const down = redis.down(what);

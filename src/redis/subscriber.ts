@@ -47,4 +47,20 @@ export class Subscriber {
   }
 }
 
+/** One subscriber per client, shared by every coordinator and store on it (a group's thousands). */
+const shared = new WeakMap<object, Subscriber>();
+
+/**
+ * The subscriber connection of `client`, shared: one connection for every channel listened to on
+ * it, closed once nobody listens any more.
+ */
+export function sharedSubscriber(client: object, connection: Connection): Subscriber {
+  let found = shared.get(client);
+  if (!found) {
+    found = new Subscriber(connection, true);
+    shared.set(client, found);
+  }
+  return found;
+}
+
 export const ignore = (): void => {};

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { checkClient, connect, type RedisClient } from '../redis/connection.js';
-import { Subscriber } from '../redis/subscriber.js';
+import { sharedSubscriber } from '../redis/subscriber.js';
 import type { DedupeClaim, DedupeStore } from './dedupe-store.js';
 import { invalid } from './refresh-deduper.js';
 import { watchers } from './watchers.js';
@@ -67,7 +67,8 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
   }
   const channel = `${prefix}settled`;
   const redis = connect(client);
-  const subscriber = new Subscriber(redis, false);
+  const subscriber = sharedSubscriber(client, redis);
+  let stopListening: (() => void) | undefined;
   const { watch, notify, clear } = watchers();
   let listening = false;
   const pending = (token: string) => JSON.stringify({ s: 'pending', t: token });
@@ -105,14 +106,15 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions): DedupeStore 
     watch(hash, onChange) {
       if (!listening) {
         listening = true;
-        subscriber.listen(channel, notify);
+        stopListening = subscriber.listen(channel, notify);
       }
       return watch(hash, onChange);
     },
     dispose() {
       clear();
       listening = false;
-      subscriber.close();
+      stopListening?.();
+      stopListening = undefined;
     },
   };
   return store;
