@@ -93,11 +93,18 @@ for (const [format, load, core] of [
       `${subpath}: the ESM and CJS builds export different names`,
     );
   }
-  const Probe = () => `${react.useGateState().status} ${react.useAccessToken()}`;
+  // A server render reads the server snapshot (what no gate holds, so hydration matches), and the
+  // provider's gate itself.
+  const Probe = () =>
+    `${react.useGateState().signedIn} ${react.useAccessToken()} ${react.useRefreshGate() === gate}`;
   const html = renderToString(
     createElement(react.RefreshGateProvider, { gate }, createElement(Probe)),
   );
-  assert.equal(html, 'idle abc', `${format}: axios-refresh-gate/react did not read the gate`);
+  assert.equal(
+    html,
+    'null undefined true',
+    `${format}: axios-refresh-gate/react did not read the gate`,
+  );
   const app = createApp({}).use(vue.createRefreshGatePlugin(gate));
   const read = app.runWithContext(
     () => `${vue.useGateState().value.status} ${vue.useAccessToken().value}`,
