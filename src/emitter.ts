@@ -4,8 +4,9 @@
  * listener sees events in the order they happened.
  */
 export class Emitter<Events> {
-  readonly #listeners = new Map<keyof Events, Set<(payload: never) => void>>();
-  readonly #pending: Array<[keyof Events, unknown]> = [];
+  // Made on first use: a group's thousands of idle gates listen to nothing.
+  #listeners: Map<keyof Events, Set<(payload: never) => void>> | undefined;
+  #pending: Array<[keyof Events, unknown]> | undefined;
   #emitting = false;
   /** Bumped by clear(): a listener that destroyed the gate stops the delivery under way. */
   #generation = 0;
@@ -16,27 +17,32 @@ export class Emitter<Events> {
   }
 
   on<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): () => void {
-    let set = this.#listeners.get(event);
+    this.#listeners ??= new Map();
+    const listeners = this.#listeners;
+    let set = listeners.get(event);
     if (!set) {
       set = new Set();
-      this.#listeners.set(event, set);
+      listeners.set(event, set);
     }
     set.add(listener);
     return () => {
       set.delete(listener);
-      if (set.size === 0 && this.#listeners.get(event) === set) this.#listeners.delete(event);
+      if (set.size === 0 && listeners.get(event) === set) listeners.delete(event);
     };
   }
 
   emit<E extends keyof Events>(event: E, payload: Events[E]): void {
-    if (!this.#listeners.has(event)) return;
-    this.#pending.push([event, payload]);
+    const listeners = this.#listeners;
+    if (!listeners?.has(event)) return;
+    this.#pending ??= [];
+    const pending = this.#pending;
+    pending.push([event, payload]);
     if (this.#emitting) return;
     this.#emitting = true;
     try {
-      for (let next = this.#pending.shift(); next; next = this.#pending.shift()) {
+      for (let next = pending.shift(); next; next = pending.shift()) {
         const [name, data] = next;
-        const set = this.#listeners.get(name);
+        const set = this.#listeners?.get(name);
         if (!set) continue;
         const generation = this.#generation;
         for (const listener of [...set]) {
@@ -55,7 +61,7 @@ export class Emitter<Events> {
 
   clear(): void {
     this.#generation++;
-    this.#listeners.clear();
-    this.#pending.length = 0;
+    this.#listeners?.clear();
+    if (this.#pending) this.#pending.length = 0;
   }
 }

@@ -73,9 +73,16 @@ const loggedOut = (config?: InternalAxiosRequestConfig) =>
   canceled(config, 'the session was cleared (logout)');
 
 /**
+ * Errors the gates handed to their waiters (see {@link GateCore.wasDelivered}): one set for all,
+ * since an error one gate delivered is no news to any gate's interceptor.
+ */
+const DELIVERED = new WeakSet<object>();
+
+/**
  * The state of one gate and everything its interceptors share. Internal: users get the
  * {@link RefreshGate} facade.
  */
+
 export class GateCore {
   readonly options: ResolvedOptions;
   readonly clock: Clock = systemClock;
@@ -87,9 +94,10 @@ export class GateCore {
   readonly #placement: TokenPlacement;
   readonly #emitter: Emitter<GateEventMap>;
   /** Errors waiters were rejected with (see {@link wasDelivered}). */
-  readonly #delivered = new WeakSet<object>();
+  readonly #delivered = DELIVERED;
   /** Requests and calls waiting for an async store's first read: waiters like any other. */
-  #loading: WaiterQueue<Tokens | null>;
+  /** Made at an async store's first read (a sync store never needs one). */
+  #loading: WaiterQueue<Tokens | null> | undefined;
   #watchedRead: Promise<Tokens | null> | undefined;
   /** Logouts so far (here or heard from the scope): a request sent before one is of an ended session. */
   #logouts = 0;
@@ -112,7 +120,7 @@ export class GateCore {
   readonly #heardLater: Array<Tokens | null> = [];
   #depth = 0;
   /** `subscribe` listeners, and the snapshot they were last told of (see {@link state}). */
-  readonly #listeners = new Set<() => void>();
+  #listeners: Set<() => void> | undefined;
   #snapshot: RefreshGateState | undefined;
   #told: RefreshGateState | undefined;
   #cooldownTimer: unknown;
@@ -143,7 +151,6 @@ export class GateCore {
     this.#emitter = new Emitter((event, error) =>
       logger.warn(`a '${event}' listener threw`, this.#forLog(error)),
     );
-    this.#loading = this.#loadQueue();
     this.#origins =
       options.origins ??
       createOriginPolicy(options.allowedOrigins, (origin) => {
@@ -357,14 +364,14 @@ export class GateCore {
         // Listeners go first: nothing is announced on a dead gate, and a logout-on-failure
         // listener must not run against it.
         this.#emitter.clear();
-        this.#listeners.clear();
+        this.#listeners = undefined;
         this.clock.clearTimeout(this.#cooldownTimer);
         const error = destroyed();
         if (flight) {
           flight.waiters.rejectAll(error);
           flight.end({ kind: 'aborted', error });
         }
-        this.#loading.rejectAll(error);
+        this.#loading?.rejectAll(error);
         for (const unsubscribe of this.#unsubscribers.splice(0)) this.#quietly(unsubscribe);
         const { coordinator, ownsCoordinator } = this.options;
         if (ownsCoordinator) this.#quietly(() => coordinator.dispose?.());
@@ -433,6 +440,7 @@ export class GateCore {
         (error: unknown) => queue.rejectAll(error),
       );
     }
+    this.#loading ??= this.#loadQueue();
     return this.#loading.wait(config);
   }
 
@@ -762,7 +770,7 @@ export class GateCore {
     const token = this.destroyed ? null : this.#cache.knownToken();
     const next: RefreshGateState = {
       status: flight ? 'refreshing' : this.coolingDown ? 'cooldown' : 'idle',
-      waiting: this.#loading.size + (flight?.waiters.size ?? 0),
+      waiting: (this.#loading?.size ?? 0) + (flight?.waiters.size ?? 0),
       refreshes: this.#refreshes,
       failures: this.#failures,
       signedIn: token === undefined ? null : token !== null,
@@ -788,12 +796,13 @@ export class GateCore {
 
   subscribe(listener: () => void): () => void {
     if (this.destroyed) return () => {};
-    if (this.#listeners.size === 0) this.#told = this.state;
-    this.#listeners.add(listener);
+    this.#listeners ??= new Set();
+    const listeners = this.#listeners;
+    if (listeners.size === 0) this.#told = this.state;
+    listeners.add(listener);
     this.#watchCooldown(this.state);
     return () => {
-      this.#listeners.delete(listener);
-      if (this.#listeners.size > 0) return;
+      if (!listeners.delete(listener) || listeners.size > 0) return;
       // Nobody to tell of a cooldown's end: its timer goes.
       this.clock.clearTimeout(this.#cooldownTimer);
       this.#cooldownTimer = undefined;
@@ -817,14 +826,15 @@ export class GateCore {
   /** Tells the listeners if the state changed. */
   #changed(): void {
     // Mid-transition (a queue settling its waiters): #dispatch tells once the transition is over.
-    if (this.#listeners.size === 0 || this.#depth > 0) return;
+    const listeners = this.#listeners;
+    if (!listeners || listeners.size === 0 || this.#depth > 0) return;
     const state = this.state;
     this.#watchCooldown(state);
     if (state === this.#told) return;
     this.#told = state;
-    for (const listener of [...this.#listeners]) {
+    for (const listener of [...listeners]) {
       // A listener's destroy() (or unsubscribe) stops the delivery to the others.
-      if (!this.#listeners.has(listener)) continue;
+      if (this.#listeners !== listeners || !listeners.has(listener)) continue;
       try {
         listener();
       } catch (error) {
