@@ -5,7 +5,7 @@
  * README) and failed on the code under review. Deterministic: fake timers (setImmediate, nextTick
  * and queueMicrotask real), every refresh call a deferred, jitter pinned with a mocked Math.random.
  */
-import axios, { AxiosError, AxiosHeaders } from 'axios';
+import axios from 'axios';
 import MockAdapter from 'axios-mock-adapter';
 import {
   type Coordinator,
@@ -16,57 +16,21 @@ import {
 } from '../src/index.js';
 import { type Deferred, deferred, flush } from './helpers/deferred.js';
 import { authOf, controlledRefresh, jwt, mockApi, track } from './helpers/gate-fixtures.js';
+import {
+  httpError,
+  keepGate,
+  NEW,
+  NOW,
+  OLD,
+  retryWorld,
+  useRetryClock,
+} from './helpers/retry-fixtures.js';
 
-const NOW = 1_700_000_000_000;
-const OLD: Tokens = { accessToken: 'old', refreshToken: 'r0' };
-const NEW: Tokens = { accessToken: 'new', refreshToken: 'r1' };
 const quiet = { debug() {}, warn() {} };
 
-const gates: Array<{ destroy(): void }> = [];
-afterEach(() => {
-  for (const gate of gates.splice(0)) gate.destroy();
-  jest.useRealTimers();
-  jest.restoreAllMocks();
-});
-beforeEach(() => {
-  jest.useFakeTimers({ now: NOW, doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
-  // Full jitter pinned to its ceiling: the delays are base * 2^attempt.
-  jest.spyOn(Math, 'random').mockReturnValue(1);
-});
-
-/** An axios error as the refresh call would reject with: `status` answered, or none (network). */
-function httpError(status?: number, headers: Record<string, string> = {}): AxiosError {
-  const config = { headers: new AxiosHeaders() };
-  const response =
-    status === undefined
-      ? undefined
-      : { status, statusText: '', headers, config, data: { error: 'x' } };
-  return new AxiosError(
-    status === undefined ? 'Network Error' : `Request failed with status code ${status}`,
-    status === undefined ? 'ERR_NETWORK' : 'ERR_BAD_RESPONSE',
-    config as never,
-    {},
-    response as never,
-  );
-}
-
-function setup(options: Partial<RefreshGateOptions> = {}, tokens: Tokens | null = OLD) {
-  const server = mockApi('new');
-  const control = controlledRefresh();
-  const onRefreshFailed = jest.fn();
-  const gate = createRefreshGate({
-    refresh: control.refresh,
-    ...(tokens ? { initialTokens: tokens } : {}),
-    onRefreshFailed,
-    logger: quiet,
-    ...options,
-  });
-  gates.push(gate);
-  gate.attach(server.api);
-  const retries: unknown[] = [];
-  gate.on('refresh:retry', (event) => retries.push(event));
-  return { server, control, gate, onRefreshFailed, retries };
-}
+useRetryClock();
+const setup = (options: Partial<RefreshGateOptions> = {}, tokens: Tokens | null = OLD) =>
+  retryWorld({ logger: quiet, ...options }, tokens);
 
 /** A browser scope on globalThis (navigator.onLine, add/removeEventListener), counted. */
 function fakeBrowserScope(onLine: boolean) {
@@ -232,7 +196,7 @@ describe('issue 13, adversarial', () => {
       initialTokens: { accessToken: token, refreshToken: 'r0' },
       logger: quiet,
     });
-    gates.push(gate);
+    keepGate(gate);
     gate.attach(api);
 
     await api.get('/a'); // Date: right
@@ -260,7 +224,7 @@ describe('issue 13, adversarial', () => {
       initialTokens: OLD,
       logger: quiet,
     });
-    gates.push(gate);
+    keepGate(gate);
     gate.attach(server.api);
     const unjudged = () => jwt({ exp: Math.floor(NOW / 1000) - 60, sub: String(Math.random()) });
 

@@ -5,62 +5,14 @@
  * fail the flight, and `onRefreshFailed(error, { terminal })` says which. Deterministic: the clock
  * is faked, every refresh call is a deferred, and jitter is pinned with a mocked Math.random.
  */
-import { AxiosError, AxiosHeaders } from 'axios';
-import { createRefreshGate, type RefreshGateOptions, type Tokens } from '../src/index.js';
+import type { AxiosError } from 'axios';
 import { isTerminalFailure, retryDelay } from '../src/refresh-retry.js';
 import { flush } from './helpers/deferred.js';
-import { controlledRefresh, mockApi, track } from './helpers/gate-fixtures.js';
+import { track } from './helpers/gate-fixtures.js';
+import { httpError, NEW, NOW, OLD, retryWorld, useRetryClock } from './helpers/retry-fixtures.js';
 
-const NOW = 1_700_000_000_000;
-const OLD: Tokens = { accessToken: 'old', refreshToken: 'r0' };
-const NEW: Tokens = { accessToken: 'new', refreshToken: 'r1' };
-
-const gates: Array<{ destroy(): void }> = [];
-afterEach(() => {
-  for (const gate of gates.splice(0)) gate.destroy();
-  jest.useRealTimers();
-  jest.restoreAllMocks();
-});
-beforeEach(() => {
-  jest.useFakeTimers({ now: NOW, doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
-  // Full jitter pinned to its ceiling: the delays are base * 2^attempt.
-  jest.spyOn(Math, 'random').mockReturnValue(1);
-});
-
-/** An axios error as the refresh call would reject with: `status` answered, or none (network). */
-function httpError(status?: number, headers: Record<string, string> = {}): AxiosError {
-  const config = { headers: new AxiosHeaders() };
-  const response =
-    status === undefined
-      ? undefined
-      : { status, statusText: '', headers, config, data: { error: 'x' } };
-  return new AxiosError(
-    status === undefined ? 'Network Error' : `Request failed with status code ${status}`,
-    status === undefined ? 'ERR_NETWORK' : 'ERR_BAD_RESPONSE',
-    config as never,
-    {},
-    response as never,
-  );
-}
-
-function setup(options: Partial<RefreshGateOptions> = {}, tokens: Tokens | null = OLD) {
-  const server = mockApi('new');
-  const control = controlledRefresh();
-  const onRefreshFailed = jest.fn();
-  const gate = createRefreshGate({
-    refresh: control.refresh,
-    ...(tokens ? { initialTokens: tokens } : {}),
-    onRefreshFailed,
-    ...options,
-  });
-  gates.push(gate);
-  gate.attach(server.api);
-  const retries: unknown[] = [];
-  gate.on('refresh:retry', (event) => retries.push(event));
-  const failures: unknown[] = [];
-  gate.on('refresh:failure', (event) => failures.push(event));
-  return { server, control, gate, onRefreshFailed, retries, failures };
-}
+useRetryClock();
+const setup = retryWorld;
 
 describe('a transient failure is tried again in the same flight', () => {
   it('a network error, then 503, then success: one flight, three calls, every waiter gets the new token', async () => {
