@@ -7,7 +7,7 @@ import { createElement, useSyncExternalStore } from 'react';
 import { renderToString as renderReactToString } from 'react-dom/server';
 import { createSSRApp, defineComponent, h } from 'vue';
 import { renderToString as renderVueToString } from 'vue/server-renderer';
-import { createRefreshGate, type RefreshGate, type RefreshGateState } from '../src/index.js';
+import type { RefreshGate, RefreshGateState } from '../src/index.js';
 import { useGateState, useAccessToken as useReactAccessToken } from '../src/react/index.js';
 import {
   createRefreshGatePlugin,
@@ -15,33 +15,21 @@ import {
   useGateState as useVueGateState,
 } from '../src/vue/index.js';
 import { flush } from './helpers/deferred.js';
-import { asyncStore, controlledRefresh, mockApi, track } from './helpers/gate-fixtures.js';
+import { asyncStore, gatesHoldingA0, mockApi, track } from './helpers/gate-fixtures.js';
 
 jest.mock('react', () => {
   const actual = jest.requireActual<typeof import('react')>('react');
   return { ...actual, useSyncExternalStore: jest.fn(actual.useSyncExternalStore) };
 });
 
-const quiet = { debug() {}, warn() {} };
-const gates: RefreshGate[] = [];
+const _quiet = { debug() {}, warn() {} };
 afterEach(() => {
-  for (const gate of gates.splice(0)) gate.destroy();
   jest.mocked(useSyncExternalStore).mockClear();
   jest.restoreAllMocks();
   jest.useRealTimers();
 });
 
-function setup(options: Parameters<typeof createRefreshGate>[0] | object = {}) {
-  const control = controlledRefresh();
-  const gate = createRefreshGate({
-    refresh: control.refresh,
-    initialTokens: { accessToken: 'A0', refreshToken: 'R0' },
-    logger: quiet,
-    ...options,
-  });
-  gates.push(gate);
-  return { gate, control };
-}
+const setup = gatesHoldingA0();
 
 /** Calls the hook it is given in its render. */
 function Probe({ hook }: { hook: () => unknown }) {

@@ -5,7 +5,15 @@
  */
 import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig } from 'axios';
 import MockAdapter from 'axios-mock-adapter';
-import type { Coordinator, RefreshContext, TokenStore, Tokens } from '../../src/index.js';
+import {
+  type Coordinator,
+  createRefreshGate,
+  type RefreshContext,
+  type RefreshGate,
+  type RefreshGateOptions,
+  type TokenStore,
+  type Tokens,
+} from '../../src/index.js';
 import { type Deferred, deferred, flush } from './deferred.js';
 
 export const BASE = 'https://api.test';
@@ -358,4 +366,26 @@ export function recordingCoordinator(inner: Coordinator) {
     subscribe: (listener) => inner.subscribe?.(listener) ?? (() => {}),
   };
   return { coordinator, published };
+}
+
+/**
+ * `setup(options)`: a gate holding `A0`/`R0` whose refresh the test answers (`control`), destroyed
+ * after each test. Call at the top of a test file.
+ */
+export function gatesHoldingA0() {
+  const made: RefreshGate[] = [];
+  afterEach(() => {
+    for (const gate of made.splice(0)) gate.destroy();
+  });
+  return (options: Partial<RefreshGateOptions> = {}) => {
+    const control = controlledRefresh();
+    const gate = createRefreshGate({
+      refresh: control.refresh,
+      initialTokens: { accessToken: 'A0', refreshToken: 'R0' },
+      logger: { debug() {}, warn() {} },
+      ...options,
+    });
+    made.push(gate);
+    return { gate, control };
+  };
 }

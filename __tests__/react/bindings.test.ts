@@ -8,7 +8,7 @@
 import axios from 'axios';
 import { createElement, type ReactNode, useSyncExternalStore } from 'react';
 import { renderToString } from 'react-dom/server';
-import { createRefreshGate, type RefreshGate, type RefreshGateState } from '../../src/index.js';
+import type { RefreshGate, RefreshGateState } from '../../src/index.js';
 import {
   RefreshGateProvider,
   useAccessToken,
@@ -17,7 +17,7 @@ import {
   useRefreshGate,
 } from '../../src/react/index.js';
 import { flush } from '../helpers/deferred.js';
-import { asyncStore, controlledRefresh, track } from '../helpers/gate-fixtures.js';
+import { asyncStore, gatesHoldingA0, track } from '../helpers/gate-fixtures.js';
 
 jest.mock('react', () => {
   const actual = jest.requireActual<typeof import('react')>('react');
@@ -42,24 +42,12 @@ function storesOfLastRender(): Array<Store<unknown>> {
   return stores;
 }
 
-const gates: RefreshGate[] = [];
 afterEach(() => {
-  for (const gate of gates.splice(0)) gate.destroy();
   jest.mocked(useSyncExternalStore).mockClear();
   jest.useRealTimers();
 });
 
-function setup(options: Parameters<typeof createRefreshGate>[0] | object = {}) {
-  const control = controlledRefresh();
-  const gate = createRefreshGate({
-    refresh: control.refresh,
-    initialTokens: { accessToken: 'A0', refreshToken: 'R0' },
-    logger: { debug() {}, warn() {} },
-    ...options,
-  });
-  gates.push(gate);
-  return { gate, control };
-}
+const setup = gatesHoldingA0();
 
 /** Calls `hooks` in its render and hands their result to `onResult`. */
 function Probe({ hooks, onResult }: { hooks: () => unknown; onResult: (value: unknown) => void }) {

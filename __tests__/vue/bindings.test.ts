@@ -5,7 +5,7 @@
  */
 import axios from 'axios';
 import { createApp, effectScope, watch } from 'vue';
-import { createRefreshGate, type RefreshGate, type RefreshGateState } from '../../src/index.js';
+import type { RefreshGateState } from '../../src/index.js';
 import {
   createRefreshGatePlugin,
   refreshGateKey,
@@ -15,26 +15,14 @@ import {
   useRefreshGate,
 } from '../../src/vue/index.js';
 import { flush } from '../helpers/deferred.js';
-import { asyncStore, controlledRefresh, track } from '../helpers/gate-fixtures.js';
+import { asyncStore, gatesHoldingA0, track } from '../helpers/gate-fixtures.js';
 
-const gates: RefreshGate[] = [];
 afterEach(() => {
-  for (const gate of gates.splice(0)) gate.destroy();
   jest.restoreAllMocks();
   jest.useRealTimers();
 });
 
-function setup(options: Parameters<typeof createRefreshGate>[0] | object = {}) {
-  const control = controlledRefresh();
-  const gate = createRefreshGate({
-    refresh: control.refresh,
-    initialTokens: { accessToken: 'A0', refreshToken: 'R0' },
-    logger: { debug() {}, warn() {} },
-    ...options,
-  });
-  gates.push(gate);
-  return { gate, control };
-}
+const setup = gatesHoldingA0();
 
 /** Vue's development build warns of inject() outside setup() and of writes to readonly refs. */
 const quietWarnings = () => jest.spyOn(console, 'warn').mockImplementation(() => {});
