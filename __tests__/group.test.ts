@@ -237,7 +237,7 @@ it('1,000 users, each firing 10 concurrent requests on an expired token: exactly
   expect(group.size).toBe(1_000);
 }, 60_000);
 
-it('property: over random interleavings of users, expiries and evictions, no request carries another key', async () => {
+it('property: over random interleavings of users, expiries, evictions and parking, no request carries another key', async () => {
   const user = fc.constantFrom('ann', 'ben', 'cid', 'dee');
   const command = fc.oneof(
     fc.record({ kind: fc.constant('request' as const), user, n: fc.integer({ min: 1, max: 4 }) }),
@@ -245,6 +245,8 @@ it('property: over random interleavings of users, expiries and evictions, no req
     fc.record({ kind: fc.constant('login' as const), user }),
     fc.record({ kind: fc.constant('logout' as const), user }),
     fc.record({ kind: fc.constant('delete' as const), user }),
+    // Time passes: unused gates park (10 s), and their next use makes a new machine.
+    fc.record({ kind: fc.constant('idle' as const) }),
   );
   await fc.assert(
     fc.asyncProperty(
@@ -252,10 +254,15 @@ it('property: over random interleavings of users, expiries and evictions, no req
       fc.integer({ min: 1, max: 3 }),
       fc.scheduler(),
       async (commands, maxGates, s) => {
+        jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
         const w = world({ maxGates });
         const pending: Array<Promise<unknown>> = [];
         for (const c of commands) {
-          if (c.kind === 'request') {
+          if (c.kind === 'idle')
+            pending.push(
+              s.schedule(Promise.resolve()).then(() => jest.advanceTimersByTimeAsync(16_000)),
+            );
+          else if (c.kind === 'request') {
             for (let i = 0; i < c.n; i++)
               pending.push(s.schedule(Promise.resolve()).then(() => w.get(c.user).catch(() => 0)));
           } else if (c.kind === 'expire') w.expire(c.user);
@@ -270,7 +277,8 @@ it('property: over random interleavings of users, expiries and evictions, no req
                   .catch(() => 0),
               ),
             );
-          else pending.push(s.schedule(Promise.resolve()).then(() => w.group.delete(c.user)));
+          else if (c.kind === 'delete')
+            pending.push(s.schedule(Promise.resolve()).then(() => w.group.delete(c.user)));
         }
         await s.waitFor(Promise.all(pending));
         await flush();
@@ -291,4 +299,250 @@ it("a key's gate destroyed through its handle leaves the group: the key's next r
   // The tokens stay in the key's store: the new gate reads them.
   await expect(get('zoe')).resolves.toMatchObject({ data: { user: 'zoe' } });
   expect(group.size).toBe(1);
+});
+
+/*
+ * Parking: a gate unused for 10 s with nothing under way gives up its machine and keeps its key,
+ * store and counters; its next use makes the machine again. What it must not lose: the counters,
+ * the session a request still out was sent in, the window of a short-lived token, the key's own
+ * lock, and the handle an app kept.
+ */
+describe('parking an idle gate', () => {
+  const fakeTime = () =>
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+  const PARKED = 16_000;
+
+  /** A store that tells who listens to it: a parked gate does not. */
+  const listenedStore = () => {
+    const store = memoryStore();
+    let listening = 0;
+    return {
+      store: {
+        ...store,
+        subscribe: () => {
+          listening++;
+          return () => {
+            listening--;
+          };
+        },
+      } satisfies TokenStore,
+      listening: () => listening,
+    };
+  };
+
+  it('parks after 10 s unused and comes back on use with its counters, tokens and handle', async () => {
+    fakeTime();
+    const { store, listening } = listenedStore();
+    const { group, login, expire, get, refreshes } = world({ store: () => store });
+    const handle = group.forKey('pia');
+    await login('pia');
+    expire('pia');
+    await get('pia');
+    expect(handle.state).toMatchObject({ refreshes: 1, signedIn: true });
+    expect(listening()).toBe(1);
+    await jest.advanceTimersByTimeAsync(PARKED);
+    // Parked: its machine let go of the store.
+    expect(listening()).toBe(0);
+    expect(group.size).toBe(1);
+    // The kept handle finds the next machine, which goes on from the counters.
+    expect(handle.state).toMatchObject({ refreshes: 1, failures: 0, signedIn: true });
+    expect(listening()).toBe(1);
+    await expect(get('pia')).resolves.toMatchObject({ data: { user: 'pia' } });
+    expect(refreshes).toEqual(['pia']);
+    await jest.advanceTimersByTimeAsync(PARKED);
+    expect(listening()).toBe(0);
+    await handle.clear();
+    expect(group.forKey('pia').state.signedIn).toBe(false);
+  });
+
+  it('a 401 that comes back after the gate parked refreshes once; one sent before a logout does not', async () => {
+    fakeTime();
+    const { api, group, login, expire, refreshes, current } = world();
+    await login('quin');
+    const answers: Array<() => void> = [];
+    // The server answers these two only when told to, with a 401; their replays at once, as the
+    // server of world() would.
+    const slow = (path: string) =>
+      api.get(path, {
+        headers: { 'x-user': 'quin' },
+        adapter: async (config) => {
+          if (Number((config as { refreshGateReplays?: number }).refreshGateReplays ?? 0) > 0) {
+            const ok = authOf(config) === `Bearer ${current.get('quin')}`;
+            return {
+              status: ok ? 200 : 401,
+              statusText: '',
+              headers: {},
+              config,
+              data: { user: 'quin' },
+            };
+          }
+          await new Promise<void>((resolve) => answers.push(resolve));
+          throw new axios.AxiosError('401', 'ERR_BAD_REQUEST', config, null, {
+            status: 401,
+            statusText: 'Unauthorized',
+            headers: {},
+            config,
+            data: {},
+          });
+        },
+      });
+    const first = slow('/slow').then(
+      (response) => response.data.user,
+      () => 'failed',
+    );
+    await flush();
+    expire('quin');
+    await jest.advanceTimersByTimeAsync(PARKED);
+    // Its 401 comes to the next machine: the token it carried is the current one, so it refreshes,
+    // and the replay goes through the default adapter with the new token.
+    answers.shift()?.();
+    await jest.advanceTimersByTimeAsync(0);
+    await flush();
+    expect(await first).toBe('quin');
+    expect(refreshes).toEqual(['quin']);
+
+    // A request out when the user logs out, whose 401 comes after the gate parked: not refreshed
+    // for (rule 17), though a new login came meanwhile.
+    const second = slow('/slow').then(
+      () => 'sent',
+      (error: unknown) => (axios.isAxiosError(error) ? error.response?.status : 'other'),
+    );
+    await flush();
+    await group.forKey('quin').clear();
+    await login('quin');
+    await jest.advanceTimersByTimeAsync(PARKED);
+    answers.shift()?.();
+    await flush();
+    expect(await second).toBe(401);
+    expect(refreshes).toEqual(['quin']);
+  });
+
+  it("keeps a short-lived token's window: no refresh at once when the gate comes back", async () => {
+    fakeTime();
+    const refreshed: string[] = [];
+    const { group, get, current } = world({
+      refreshBeforeExpiryMs: 60_000,
+      getExpiry: (tokens) => tokens.expiresAt,
+      // A refresh gives 60 s tokens: refreshed halfway (30 s left), not at 60 s left (at once).
+      refresh: async ({ key }) => {
+        refreshed.push(String(key));
+        const accessToken = `${key}.short${refreshed.length}`;
+        current.set(String(key), accessToken);
+        return { accessToken, refreshToken: `${key}.rt`, expiresAt: Date.now() + 60_000 };
+      },
+    });
+    await group.forKey('ray').setTokens({ accessToken: 'ray.old', refreshToken: 'ray.rt' });
+    await group.forKey('ray').refresh();
+    await expect(get('ray')).resolves.toMatchObject({ data: { user: 'ray' } });
+    expect(refreshed).toEqual(['ray']);
+    await jest.advanceTimersByTimeAsync(PARKED);
+    // 44 s left: fresh by the window of the token as it was obtained.
+    await expect(get('ray')).resolves.toMatchObject({ data: { user: 'ray' } });
+    expect(refreshed).toEqual(['ray']);
+    await jest.advanceTimersByTimeAsync(PARKED);
+    // 28 s left: due now.
+    await expect(get('ray')).resolves.toMatchObject({ data: { user: 'ray' } });
+    expect(refreshed).toEqual(['ray', 'ray']);
+  });
+
+  it('does not park a gate that is refreshing, has waiters or listeners', async () => {
+    fakeTime();
+    const held = deferred<Tokens>();
+    const { store, listening } = listenedStore();
+    const { group, login, expire, get, refresh } = world({
+      store: () => store,
+      refreshTimeoutMs: 0,
+      queueTimeoutMs: 0,
+    });
+    await login('sue');
+    refresh.mockImplementationOnce(() => held.promise);
+    expire('sue');
+    const waiting = get('sue');
+    await flush();
+    await jest.advanceTimersByTimeAsync(PARKED * 2);
+    expect(listening()).toBe(1);
+    expect(group.forKey('sue').state).toMatchObject({ status: 'refreshing', waiting: 1 });
+    held.resolve({ accessToken: 'sue.late', refreshToken: 'sue.rt-late' });
+    await expect(waiting).rejects.toBeDefined();
+
+    // A subscribe listener keeps it.
+    const unsubscribe = group.forKey('sue').subscribe(() => {});
+    await jest.advanceTimersByTimeAsync(PARKED);
+    expect(listening()).toBe(1);
+    unsubscribe();
+    await jest.advanceTimersByTimeAsync(PARKED);
+    expect(listening()).toBe(0);
+  });
+
+  it('does not park while a timed-out refresh still holds the solo lock: never two refreshes of one key at once', async () => {
+    fakeTime();
+    const hung = deferred<Tokens>();
+    let running = 0;
+    let most = 0;
+    const { login, expire, get, refresh } = world({ refreshTimeoutMs: 1_000 });
+    const base = refresh.getMockImplementation();
+    refresh.mockImplementation(async (ctx) => {
+      running++;
+      most = Math.max(most, running);
+      try {
+        return refresh.mock.calls.length === 1 ? await hung.promise : ((await base?.(ctx)) ?? null);
+      } finally {
+        running--;
+      }
+    });
+    await login('vic');
+    expire('vic');
+    const first = get('vic').catch((error: unknown) => error);
+    await flush();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(await first).toMatchObject({ code: 'REFRESH_TIMEOUT' });
+    // The cooldown ends and the gate is unused, but the timed-out refresh still runs.
+    await jest.advanceTimersByTimeAsync(PARKED);
+    expire('vic');
+    const second = get('vic').catch((error: unknown) => error);
+    await flush();
+    expect(refresh).toHaveBeenCalledTimes(1);
+    hung.resolve({ accessToken: 'vic.late', refreshToken: 'vic.rt-late' });
+    await flush();
+    await second;
+    expect(most).toBe(1);
+    expect(refresh).toHaveBeenCalledTimes(2);
+  });
+
+  it("keeps the key's own coordinator while parked, and disposes of it once when the key leaves", async () => {
+    fakeTime();
+    const made: string[] = [];
+    const disposed: string[] = [];
+    const { group, login, get } = world({
+      coordinator: (user): Coordinator => {
+        made.push(user);
+        return { ...inProcessCoordinator(), dispose: () => disposed.push(user) };
+      },
+    });
+    await login('tom');
+    const handle = group.forKey('tom');
+    await jest.advanceTimersByTimeAsync(PARKED);
+    await get('tom');
+    await jest.advanceTimersByTimeAsync(PARKED);
+    expect(made).toEqual(['tom']);
+    expect(disposed).toEqual([]);
+    group.delete('tom');
+    expect(disposed).toEqual(['tom']);
+    // A handle kept from before answers as a destroyed gate.
+    await expect(handle.getAccessToken()).rejects.toMatchObject({ code: 'DESTROYED' });
+    expect(handle.state.signedIn).toBe(false);
+  });
+
+  it("a parked key's handle destroyed leaves the group", async () => {
+    fakeTime();
+    const { group, login } = world();
+    await login('uma');
+    const handle = group.forKey('uma');
+    await jest.advanceTimersByTimeAsync(PARKED);
+    handle.destroy();
+    expect(group.size).toBe(0);
+    await expect(handle.setTokens({ accessToken: 'x' })).rejects.toMatchObject({
+      code: 'DESTROYED',
+    });
+  });
 });

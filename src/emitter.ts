@@ -59,6 +59,11 @@ export class Emitter<Events> {
     }
   }
 
+  /** Whether anyone listens to anything. */
+  get listening(): boolean {
+    return (this.#listeners?.size ?? 0) > 0;
+  }
+
   clear(): void {
     this.#generation++;
     this.#listeners?.clear();

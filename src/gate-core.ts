@@ -13,12 +13,12 @@ import {
   type Outcome,
   type Reason,
 } from './refresh-flight.js';
-import { RefreshPolicy } from './refresh-policy.js';
+import { type PolicyMemory, RefreshPolicy } from './refresh-policy.js';
 import { isThenable, TokenCache } from './token-cache.js';
 import { TokenPlacement } from './token-placement.js';
 import { toTokens } from './tokens.js';
 import type { GateEventMap, RefreshGateState, Tokens } from './types.js';
-import { canceled, WaiterQueue } from './waiter-queue.js';
+import { canceled, type Resumer, WaiterQueue } from './waiter-queue.js';
 
 /*
  * The gate as one state machine. `#dispatch` is the only place `#state` changes; read its
@@ -79,11 +79,25 @@ const loggedOut = (config?: InternalAxiosRequestConfig) =>
 const DELIVERED = new WeakSet<object>();
 
 /**
+ * What a group's idle gate keeps while parked (see {@link GateCore.park}): what its next machine
+ * needs to go on as this one would. The tokens are in the store.
+ */
+export interface Parked {
+  readonly refreshes: number;
+  readonly failures: number;
+  /** Requests still out carry the session they were sent in: the count goes on. */
+  readonly logouts: number;
+  readonly noSession: boolean;
+  readonly announced: string | null | undefined;
+  readonly policy: PolicyMemory;
+}
+
+/**
  * The state of one gate and everything its interceptors share. Internal: users get the
  * {@link RefreshGate} facade.
  */
 
-export class GateCore {
+export class GateCore implements Resumer<Tokens> {
   readonly options: ResolvedOptions;
   readonly clock: Clock = systemClock;
   readonly #origins: (config: InternalAxiosRequestConfig, instance: AxiosInstance) => string | null;
@@ -128,12 +142,19 @@ export class GateCore {
   #warnedUnscoped = false;
   readonly #flightDeps: FlightDeps;
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, parked?: Parked) {
     this.options = options;
     const { store, coordinator, initialTokens, logger } = options;
     this.#cache = new TokenCache(store, () => this.#changed());
-    this.#policy = new RefreshPolicy(options, this.clock);
-    this.#placement = new TokenPlacement(options);
+    this.#policy = new RefreshPolicy(options, this.clock, parked?.policy);
+    this.#placement = options.placement ?? new TokenPlacement(options);
+    if (parked) {
+      this.#refreshes = parked.refreshes;
+      this.#failures = parked.failures;
+      this.#logouts = parked.logouts;
+      this.#noSession = parked.noSession;
+      this.#announced = parked.announced;
+    }
     this.#flightDeps = {
       options,
       clock: this.clock,
@@ -486,18 +507,18 @@ export class GateCore {
     return Promise.reject(outcome.error);
   }
 
-  /** Waits for `flight` as a request: held before it was sent, or queued after its 401. */
-  wait(
-    config: InternalAxiosRequestConfig,
-    flight: Flight,
-    reason: 'held' | 'unauthorized',
-  ): Promise<Tokens> {
+  /** Waits for `flight` as a request queued after its 401. */
+  wait(config: InternalAxiosRequestConfig, flight: Flight): Promise<Tokens> {
+    this.#queued(config, 'unauthorized');
+    return this.join(flight, config);
+  }
+
+  #queued(config: InternalAxiosRequestConfig, reason: 'held' | 'unauthorized'): void {
     this.options.logger.debug(
       `${reason === 'held' ? 'held' : 'queued'} for the refresh`,
       this.where(config),
     );
     this.#emitter.emit('request:queued', { config, reason });
-    return this.join(flight, config);
   }
 
   /**
@@ -505,20 +526,19 @@ export class GateCore {
    * request resumes: a listener of the refresh's end may have called clear() or destroy().
    */
   hold(config: InternalAxiosRequestConfig, flight: Flight): Promise<InternalAxiosRequestConfig> {
-    return this.wait(config, flight, 'held').then(
-      (ended) => this.#resumeHeld(config, ended),
-      (error: unknown) => {
-        // No session: the request goes out as it is (a login, say), with whatever token is now,
-        // unless that one is past its expiry (never sent, rule 6).
-        if (!isNoSession(error) || this.destroyed) throw error;
-        const tokens = this.#cache.peek();
-        this.place(config, tokens && this.#policy.freshness(tokens) !== 'expired' ? tokens : null);
-        return config;
-      },
+    this.#queued(config, 'held');
+    // The flight's queue resumes it (see {@link resumed}); one that already ended answers now.
+    // A thenable, not a promise (see Held): axios' chain adopts it, and nothing else calls it.
+    if (!flight.outcome)
+      return flight.waiters.hold(config, this) as unknown as Promise<InternalAxiosRequestConfig>;
+    return this.join(flight, config).then(
+      (ended) => this.resumed(config, ended),
+      (error: unknown) => this.failed(config, error),
     );
   }
 
-  #resumeHeld(
+  /** A held request, once its flight ended with `ended`: sent with the gate's token as it is now. */
+  resumed(
     config: InternalAxiosRequestConfig,
     ended: Tokens,
   ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
@@ -529,6 +549,18 @@ export class GateCore {
     const next = this.refreshFirst(tokens, true);
     if (next) return this.hold(config, next);
     this.place(config, tokens);
+    return config;
+  }
+
+  /**
+   * A held request, once its flight failed with `error`. No session: it goes out as it is (a
+   * login, say), with whatever token is now, unless that one is past its expiry (never sent,
+   * rule 6).
+   */
+  failed(config: InternalAxiosRequestConfig, error: unknown): InternalAxiosRequestConfig {
+    if (!isNoSession(error) || this.destroyed) throw error;
+    const tokens = this.#cache.peek();
+    this.place(config, tokens && this.#policy.freshness(tokens) !== 'expired' ? tokens : null);
     return config;
   }
 
@@ -762,6 +794,39 @@ export class GateCore {
 
   destroy(): void {
     this.#dispatch({ type: 'destroy' });
+  }
+
+  /**
+   * A group's gate that nothing uses any more gives up its machine: nothing runs, waits, listens
+   * or is owed (no refresh, cooldown, waiter, listener, pending write or first read, no late write
+   * of a timed-out refresh), so a machine made from what this returns goes on as this one would.
+   * This one is then done (as if destroyed, without ending anything or disposing of its lock).
+   * `undefined`: not now.
+   */
+  park(): Parked | undefined {
+    const state = this.#state;
+    if (
+      (state.status !== 'idle' && (state.status !== 'cooldown' || this.coolingDown)) ||
+      this.#depth > 0 ||
+      this.#heardLater.length > 0 ||
+      (this.#listeners?.size ?? 0) > 0 ||
+      this.#emitter.listening ||
+      (this.#loading?.size ?? 0) > 0 ||
+      !this.#cache.settled ||
+      (this.#lastFlight !== undefined && !this.#lastFlight.done)
+    )
+      return undefined;
+    this.#state = DESTROYED;
+    this.#cache.close();
+    for (const unsubscribe of this.#unsubscribers.splice(0)) this.#quietly(unsubscribe);
+    return {
+      refreshes: this.#refreshes,
+      failures: this.#failures,
+      logouts: this.#logouts,
+      noSession: this.#noSession,
+      announced: this.#announced,
+      policy: this.#policy.memory(),
+    };
   }
 
   /** The same object until a field changes (`useSyncExternalStore` needs no more). */

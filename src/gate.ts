@@ -26,7 +26,7 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
   const core = new GateCore(resolveOptions(options));
   const attachments = new Map<AxiosInstance, () => void>();
   return publicGate(
-    core,
+    () => core,
     (instance) => {
       if (core.destroyed)
         throw new RefreshGateError(
@@ -67,12 +67,13 @@ export function createRefreshGate(options: RefreshGateOptions): RefreshGate {
  * client, `clear` to a button) are bound fields.
  */
 class PublicGate implements RefreshGate {
-  readonly #core: GateCore;
+  /** The machine: a group's parked gate gets a new one when it is used again. */
+  readonly #core: () => GateCore;
   readonly #attach: (instance: AxiosInstance) => () => void;
   readonly #detachAll: () => void;
 
   constructor(
-    core: GateCore,
+    core: () => GateCore,
     attach: (instance: AxiosInstance) => () => void,
     detachAll: () => void,
   ) {
@@ -83,29 +84,29 @@ class PublicGate implements RefreshGate {
 
   readonly attach = (instance: AxiosInstance): (() => void) => this.#attach(instance);
 
-  readonly getAccessToken = (): Promise<string | null> => this.#core.getAccessToken();
-  readonly refresh = (): Promise<Tokens> => this.#core.refresh();
-  readonly setTokens = (tokens: Tokens): Promise<void> => this.#core.setTokens(tokens);
-  readonly clear = (): Promise<void> => this.#core.clear();
-  readonly subscribe = (listener: () => void): (() => void) => this.#core.subscribe(listener);
-  readonly on: RefreshGate['on'] = (event, listener) => this.#core.on(event, listener);
+  readonly getAccessToken = (): Promise<string | null> => this.#core().getAccessToken();
+  readonly refresh = (): Promise<Tokens> => this.#core().refresh();
+  readonly setTokens = (tokens: Tokens): Promise<void> => this.#core().setTokens(tokens);
+  readonly clear = (): Promise<void> => this.#core().clear();
+  readonly subscribe = (listener: () => void): (() => void) => this.#core().subscribe(listener);
+  readonly on: RefreshGate['on'] = (event, listener) => this.#core().on(event, listener);
 
   get state(): RefreshGateState {
-    return this.#core.state;
+    return this.#core().state;
   }
 
   get tokens(): Tokens | null | undefined {
-    return this.#core.held;
+    return this.#core().held;
   }
 
   readonly destroy = (): void => {
     this.#detachAll();
-    this.#core.destroy();
+    this.#core().destroy();
   };
 }
 
 export const publicGate = (
-  core: GateCore,
+  core: () => GateCore,
   attach: (instance: AxiosInstance) => () => void,
   detachAll: () => void,
 ): RefreshGate => new PublicGate(core, attach, detachAll);

@@ -3,19 +3,22 @@ import { systemClock } from './clock.js';
 import { RefreshGateError } from './errors.js';
 import { expected } from './format.js';
 import { publicGate } from './gate.js';
-import { GateCore } from './gate-core.js';
+import { GateCore, type Parked } from './gate-core.js';
 import { memoryStore } from './memory-store.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import { createOriginPolicy } from './origins.js';
 import { createRequestInterceptor } from './request-interceptor.js';
 import { createResponseInterceptor } from './response-interceptor.js';
+import { TokenPlacement } from './token-placement.js';
 import type {
   Coordinator,
+  HeldLock,
   RefreshContext,
   RefreshGate,
   RefreshGateGroup,
   RefreshGateGroupOptions,
   RefreshGateOptions,
+  TokenStore,
 } from './types.js';
 
 type Config = InternalAxiosRequestConfig;
@@ -27,32 +30,65 @@ type Handlers = {
 /** The key a request was sent under: its response and its replay go to the same gate. */
 const KEY = Symbol('axios-refresh-gate.key');
 
+/**
+ * A gate unused this long, with nothing under way, parks: it gives up its machine (some 3 KB) and
+ * keeps its key, its store and its counters; its next use makes the machine again.
+ */
+const PARK_MS = 10_000;
+
+/** One key's gate in the group: its store and lock for as long as it is in the group. */
 interface Entry {
-  readonly core: GateCore;
-  readonly gate: RefreshGate;
-  /** The interceptors of this key's gate, per instance, made on first use. */
-  readonly handlers: Map<AxiosInstance, Handlers>;
+  readonly store: TokenStore;
+  /** The key's `coordinator(key)`, kept while parked; without one, a solo lock per machine. */
+  readonly lock: Coordinator | undefined;
+  /** The machine while the key is in use; `undefined` while parked. */
+  live: Live | undefined;
+  /** What a parked gate's next machine goes on from. */
+  parked: Parked | undefined;
+  /** Left the group (deleted, evicted, destroyed): its handles answer as a destroyed gate. */
+  dropped: boolean;
   /** Last used, on the monotonic clock. */
   used: number;
+}
+
+interface Live {
+  readonly core: GateCore;
+  readonly solo: SoloLock | undefined;
+  /** Made on the first forKey(); an app may keep it across parking (it finds the next machine). */
+  gate: RefreshGate | undefined;
+  /** The interceptors of this machine, per instance, made on first use. */
+  readonly handlers: Map<AxiosInstance, Handlers>;
 }
 
 /**
  * The lock of a key no other gate shares: one refresh at a time (a timed-out one that goes on
  * still holds it), and nothing else, for a few bytes per key.
  */
-const soloCoordinator = (): Coordinator => {
-  let tail: Promise<unknown> = Promise.resolve();
-  return {
-    runExclusive(fn, { signal }) {
-      const run = tail.then(() => {
-        if (signal.aborted) throw signal.reason;
-        return fn();
-      });
-      tail = run.then(undefined, () => undefined);
-      return run;
-    },
-  };
-};
+class SoloLock implements Coordinator {
+  #tail: Promise<unknown> = Promise.resolve();
+  #held = 0;
+
+  /** A refresh holds it or waits for it: the machine must not park and leave it behind. */
+  get busy(): boolean {
+    return this.#held > 0;
+  }
+
+  runExclusive<T>(
+    fn: (lock?: HeldLock) => Promise<T>,
+    { signal }: { signal: AbortSignal },
+  ): Promise<T> {
+    this.#held++;
+    const run = this.#tail.then(() => {
+      if (signal.aborted) throw signal.reason;
+      return fn();
+    });
+    const free = () => {
+      this.#held--;
+    };
+    this.#tail = run.then(free, free);
+    return run;
+  }
+}
 
 const invalid = (name: string, what: string, value: unknown): never => {
   throw new RefreshGateError('INVALID_OPTIONS', expected(name, what, value));
@@ -97,19 +133,49 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
     );
   });
 
+  // One placement for every key's gate: a request is one key's, and a parked gate's next machine
+  // reads which token a request still out was sent with.
+  const placement = new TokenPlacement(shared);
   const entries = new Map<string, Entry>();
   const attachments = new Map<AxiosInstance, () => void>();
   let destroyed = false;
   let sweeper: unknown;
+  /** What the handles of a key that left the group answer with: a destroyed gate. */
+  let ghost: GateCore | undefined;
 
   const busy = (entry: Entry) => {
-    const { status, waiting } = entry.core.state;
+    if (!entry.live) return false;
+    const { status, waiting } = entry.live.core.state;
     return status === 'refreshing' || waiting > 0;
   };
 
+  const quietly = (run: () => void) => {
+    try {
+      run();
+    } catch (error) {
+      shared.logger.warn('disposing of a coordinator failed', error);
+    }
+  };
+
   const drop = (name: string, entry: Entry) => {
-    entries.delete(name);
-    entry.gate.destroy();
+    if (entries.get(name) === entry) entries.delete(name);
+    if (entry.dropped) return;
+    entry.dropped = true;
+    const live = entry.live;
+    if (live) {
+      live.handlers.clear();
+      // Disposes of the key's own lock too (ownsCoordinator).
+      live.core.destroy();
+    } else if (entry.lock?.dispose) quietly(() => entry.lock?.dispose?.());
+  };
+
+  const park = (entry: Entry) => {
+    const live = entry.live;
+    if (!live || live.solo?.busy) return;
+    const parked = live.core.park();
+    if (!parked) return;
+    entry.live = undefined;
+    entry.parked = parked;
   };
 
   /** Least recently used first (a Map keeps insertion order; a use moves an entry last). */
@@ -124,17 +190,61 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
     sweeper = undefined;
     const now = systemClock.elapsed();
     for (const [name, entry] of entries) {
-      if (now - entry.used >= idleMs && !busy(entry)) drop(name, entry);
+      const unused = now - entry.used;
+      // In the order of last use: every entry from here on was used since.
+      if (unused < PARK_MS && (idleMs === 0 || unused < idleMs)) break;
+      if (idleMs > 0 && unused >= idleMs) {
+        if (!busy(entry)) drop(name, entry);
+      } else park(entry);
     }
     arm();
   };
 
   const arm = () => {
-    if (sweeper !== undefined || entries.size === 0 || idleMs === 0 || destroyed) return;
-    sweeper = systemClock.setTimeout(sweep, Math.max(idleMs / 4, 1_000));
+    if (sweeper !== undefined || entries.size === 0 || destroyed) return;
+    const every = Math.min(PARK_MS / 2, idleMs > 0 ? Math.max(idleMs / 4, 1_000) : PARK_MS);
+    sweeper = systemClock.setTimeout(sweep, every);
     // A server's process must not stay alive for its idle sweep alone.
     (sweeper as { unref?: () => void }).unref?.();
   };
+
+  /** The machine of `entry`: made again if it was parked; a key that left the group's is dead. */
+  const liveOf = (name: string, entry: Entry): Live => {
+    const live = entry.live;
+    if (live) return live;
+    if (entry.dropped) {
+      ghost ??= machine(name, memoryStore(), new SoloLock(), false);
+      ghost.destroy();
+      return { core: ghost, solo: undefined, gate: undefined, handlers: new Map() };
+    }
+    const solo = entry.lock ? undefined : new SoloLock();
+    const core = machine(name, entry.store, entry.lock ?? (solo as SoloLock), true, entry.parked);
+    entry.parked = undefined;
+    const made: Live = { core, solo, gate: undefined, handlers: new Map() };
+    entry.live = made;
+    return made;
+  };
+
+  const machine = (
+    name: string,
+    store: TokenStore,
+    lock: Coordinator,
+    owns: boolean,
+    parked?: Parked,
+  ): GateCore =>
+    // The shared options as prototype, this key's own on top: a few fields, not a copy of 30.
+    new GateCore(
+      Object.assign(Object.create(shared) as ResolvedOptions, {
+        store,
+        coordinator: lock,
+        // Made for this key: disposed of with its gate.
+        ownsCoordinator: owns,
+        refresh: (ctx: RefreshContext) => refresh({ ...ctx, key: name }),
+        origins,
+        placement,
+      }),
+      parked,
+    );
 
   const entryFor = (name: string): Entry => {
     if (destroyed) throw new RefreshGateError('DESTROYED', 'the refresh gate group was destroyed');
@@ -154,52 +264,53 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       typeof own.clear !== 'function'
     )
       invalid('store(key)', 'a TokenStore with get, set and clear functions', own);
-    const lock = coordinator ? coordinator(name) : soloCoordinator();
-    if (typeof lock !== 'object' || lock === null || typeof lock.runExclusive !== 'function')
+    const lock = coordinator ? coordinator(name) : undefined;
+    if (
+      coordinator &&
+      (typeof lock !== 'object' || lock === null || typeof lock.runExclusive !== 'function')
+    )
       invalid('coordinator(key)', 'a Coordinator with a runExclusive function', lock);
-    // The shared options as prototype, this key's own on top: a few fields, not a copy of 30.
-    const core = new GateCore(
-      Object.assign(Object.create(shared) as ResolvedOptions, {
-        store: own,
-        coordinator: lock,
-        // Made for this key: disposed of with its gate.
-        ownsCoordinator: true,
-        refresh: (ctx: RefreshContext) => refresh({ ...ctx, key: name }),
-        origins,
-      }),
-    );
-    const handlers = new Map<AxiosInstance, Handlers>();
-    const gate = publicGate(
-      core,
-      () => {
-        throw new RefreshGateError(
-          'INVALID_OPTIONS',
-          "a group's gate is attached through the group: group.attach(instance)",
-        );
-      },
-      () => {
-        handlers.clear();
-        // The key's gate destroyed through its handle: the group lets go of it (its next request
-        // gets a new gate) rather than answering DESTROYED for ever.
-        if (entries.get(name) === created) entries.delete(name);
-      },
-    );
-    const created: Entry = { core, gate, handlers, used: systemClock.elapsed() };
-    entry = created;
+    entry = {
+      store: own,
+      lock,
+      live: undefined,
+      parked: undefined,
+      dropped: false,
+      used: systemClock.elapsed(),
+    };
     entries.set(name, entry);
     evict();
     arm();
     return entry;
   };
 
-  const handlersOf = (entry: Entry, instance: AxiosInstance): Handlers => {
-    let found = entry.handlers.get(instance);
+  /** The handle of `name`'s gate; one an app keeps finds the machine of the moment. */
+  const gateOf = (name: string, entry: Entry): RefreshGate => {
+    const live = liveOf(name, entry);
+    live.gate ??= publicGate(
+      () => liveOf(name, entry).core,
+      () => {
+        throw new RefreshGateError(
+          'INVALID_OPTIONS',
+          "a group's gate is attached through the group: group.attach(instance)",
+        );
+      },
+      // The key's gate destroyed through its handle: the group lets go of it (its next request
+      // gets a new gate) rather than answering DESTROYED for ever.
+      () => drop(name, entry),
+    );
+    return live.gate;
+  };
+
+  const handlersOf = (name: string, entry: Entry, instance: AxiosInstance): Handlers => {
+    const live = liveOf(name, entry);
+    let found = live.handlers.get(instance);
     if (!found) {
       found = {
-        request: createRequestInterceptor(entry.core, instance),
-        response: createResponseInterceptor(entry.core, instance),
+        request: createRequestInterceptor(live.core, instance),
+        response: createResponseInterceptor(live.core, instance),
       };
-      entry.handlers.set(instance, found);
+      live.handlers.set(instance, found);
     }
     return found;
   };
@@ -227,13 +338,13 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       const request = instance.interceptors.request.use((config) => {
         const name = keyOf(config);
         if (name === undefined) return config;
-        return handlersOf(entryFor(name), instance).request(config);
+        return handlersOf(name, entryFor(name), instance).request(config);
       });
       const forResponse = (config: Config | undefined) => {
         const name = config && (config as unknown as Record<symbol, string | undefined>)[KEY];
         return name === undefined || destroyed
           ? undefined
-          : handlersOf(entryFor(name), instance).response;
+          : handlersOf(name, entryFor(name), instance).response;
       };
       const response = instance.interceptors.response.use(
         (answer: AxiosResponse) => forResponse(answer.config)?.accepted(answer) ?? answer,
@@ -248,7 +359,7 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
         attachments.delete(instance);
         instance.interceptors.request.eject(request);
         instance.interceptors.response.eject(response);
-        for (const entry of entries.values()) entry.handlers.delete(instance);
+        for (const entry of entries.values()) entry.live?.handlers.delete(instance);
       };
       attachments.set(instance, detach);
       return detach;
@@ -256,7 +367,7 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
     forKey: (name) => {
       if (typeof name !== 'string' || name === '')
         invalid('forKey(key)', 'a non-empty string', name);
-      return entryFor(name).gate;
+      return gateOf(name, entryFor(name));
     },
     get size() {
       return entries.size;

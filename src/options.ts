@@ -7,6 +7,7 @@ import { defaultLogger } from './logger.js';
 import { memoryStore } from './memory-store.js';
 import type { OriginPolicy } from './origins.js';
 import { DEFAULT_RETRY, isTerminalFailure, type RetryPolicy } from './refresh-retry.js';
+import type { TokenPlacement } from './token-placement.js';
 import { toTokens } from './tokens.js';
 import type { Coordinator, GateLogger, RefreshGateOptions, TokenStore, Tokens } from './types.js';
 
@@ -39,6 +40,11 @@ export interface ResolvedOptions {
   readonly logger: GateLogger;
   /** The origin rule, when several gates share one (a group's). */
   readonly origins?: OriginPolicy | undefined;
+  /**
+   * How tokens go on requests and which each request carried, when several gates share it (a
+   * group's: a request is one key's, and a parked gate's next machine reads what it was sent with).
+   */
+  readonly placement?: TokenPlacement | undefined;
 }
 
 // Its own expiresAt only: one a polluted prototype lends every object is none.

@@ -126,6 +126,11 @@ export class Flight {
     return this.#outcome;
   }
 
+  /** Ended, and nothing of it can land any more (no write under way that would be taken late). */
+  get done(): boolean {
+    return this.#outcome !== undefined && !this.#storing && this.#abortWhenStored === undefined;
+  }
+
   /** Arms the timeout and takes the lock. Never rejects: every end goes through {@link end}. */
   start(error: AxiosError | undefined): void {
     const { refreshTimeoutMs } = this.#deps.options;

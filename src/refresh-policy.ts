@@ -15,7 +15,7 @@ export type Freshness = 'fresh' | 'expiring' | 'expired';
 export type Arrival = 'refreshed' | 'adopted' | 'heard';
 
 /** The token this gate saw arrive last. */
-interface Obtained {
+export interface Obtained {
   readonly token: string;
   /** Obtained by a refresh (this gate's or, under the lock, a peer's): the loop guard watches it. */
   readonly young: boolean;
@@ -26,6 +26,13 @@ interface Obtained {
   readonly window: number;
   /** A response to a request sent with it was not a refresh trigger: the server takes it. */
   accepted: boolean;
+}
+
+/** What a policy knows of the tokens it saw, carried over to a parked gate's next machine. */
+export interface PolicyMemory {
+  readonly obtained: Obtained | null;
+  readonly known: string | null | undefined;
+  readonly unjudged: string | undefined;
 }
 
 /**
@@ -51,9 +58,19 @@ export class RefreshPolicy {
 
   #unjudged: string | undefined;
 
-  constructor(options: Policy, clock: Clock) {
+  constructor(options: Policy, clock: Clock, memory?: PolicyMemory) {
     this.#options = options;
     this.#clock = clock;
+    if (memory) {
+      this.#obtained = memory.obtained;
+      this.#known = memory.known;
+      this.#unjudged = memory.unjudged;
+    }
+  }
+
+  /** What a next policy needs to judge as this one would (its memos are made again). */
+  memory(): PolicyMemory {
+    return { obtained: this.#obtained, known: this.#known, unjudged: this.#unjudged };
   }
 
   freshness(tokens: Tokens): Freshness {

@@ -91,7 +91,7 @@ export function createResponseInterceptor(core: GateCore, instance: AxiosInstanc
     // The refresh runs (a new attempt with a new body then gets its token); this one ends now.
     if (once) throw notReplayable(error);
     try {
-      await core.wait(config, flight, 'unauthorized');
+      await core.wait(config, flight);
     } catch (waited) {
       // No session to refresh: each request's own 401 is its answer (a wrong password's, say).
       if (isNoSession(waited)) throw error;

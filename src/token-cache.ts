@@ -188,6 +188,16 @@ export class TokenCache {
     this.#behind = undefined;
   }
 
+  /** Nothing under way or owed: no write, no first read, no store that lags or leads the gate. */
+  get settled(): boolean {
+    return (
+      this.#writes === 0 &&
+      this.#loading === undefined &&
+      this.#behind === undefined &&
+      this.#ahead === undefined
+    );
+  }
+
   /** Writes still queued are dropped: nothing is stored after destroy(). */
   close(): void {
     this.#closed = true;

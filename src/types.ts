@@ -339,7 +339,11 @@ export interface RefreshGateGroupOptions
   readonly coordinator?: ((key: string) => Coordinator) | undefined;
   /** At most this many gates; the least recently used idle one goes first. @default 10_000 */
   readonly maxGates?: number | undefined;
-  /** A gate unused this long (and idle) is dropped. @default 15 minutes */
+  /**
+   * A gate unused this long (and idle) is dropped; `0`: never. A gate unused for 10 s with
+   * nothing under way parks before that: it keeps its key, store, lock and counters, and gets its
+   * machine again on its next use. @default 15 minutes
+   */
   readonly idleMs?: number | undefined;
 }
 
@@ -349,7 +353,7 @@ export interface RefreshGateGroup {
   attach(instance: AxiosInstance): () => void;
   /** The gate of `key` (made if needed): `setTokens` after that user's login, `clear` at logout. */
   forKey(key: string): RefreshGate;
-  /** Gates alive now. */
+  /** Keys in the group now (a parked gate counts). */
   readonly size: number;
   /** Destroys the gate of `key` (its waiters reject with `DESTROYED`). */
   delete(key: string): void;
