@@ -15,7 +15,8 @@ import type { Agent } from 'node:http';
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import { createAuthRefresh } from 'axios-auth-refresh';
 import { applyAuthTokenInterceptor, type StorageType, setAuthTokens } from 'axios-jwt';
-import { attachRefreshGate, type GateLogger, type Tokens } from '../src/index.js';
+import type { GateLogger, Tokens } from '../src/index.js';
+import { attachRefreshGate } from './package.js';
 
 export type ClientName =
   | 'bare'

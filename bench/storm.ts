@@ -5,9 +5,10 @@
 import { Agent } from 'node:http';
 import axios, { isAxiosError } from 'axios';
 import type { TokenResponse } from '../examples/server/auth-server.js';
-import { isRefreshGateError, type Tokens } from '../src/index.js';
+import type { Tokens } from '../src/index.js';
 import type { AuthProcess, ServerStats } from './auth-process.js';
 import { type BenchClient, type ClientName, clientFactories, type RefreshCall } from './clients.js';
+import { isRefreshGateError } from './package.js';
 import { sleep } from './shared.js';
 
 /** Sockets per client: enough to keep the server busy, few enough that 100k requests queue in the
