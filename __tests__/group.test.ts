@@ -312,47 +312,60 @@ describe('parking an idle gate', () => {
     jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
   const PARKED = 16_000;
 
-  /** A store that tells who listens to it: a parked gate does not. */
-  const listenedStore = () => {
-    const store = memoryStore();
-    let listening = 0;
+  /**
+   * How many machines have judged a token: each decodes a token's expiry once, so a parked gate's
+   * next machine decodes it again, and a gate that did not park does not.
+   */
+  const decoding = () => {
+    let decoded = 0;
     return {
-      store: {
-        ...store,
-        subscribe: () => {
-          listening++;
-          return () => {
-            listening--;
-          };
-        },
-      } satisfies TokenStore,
-      listening: () => listening,
+      getExpiry: () => {
+        decoded++;
+        return undefined;
+      },
+      decoded: () => decoded,
     };
   };
 
   it('parks after 10 s unused and comes back on use with its counters, tokens and handle', async () => {
     fakeTime();
-    const { store, listening } = listenedStore();
-    const { group, login, expire, get, refreshes } = world({ store: () => store });
+    const { getExpiry, decoded } = decoding();
+    const { group, login, expire, get, refreshes } = world({ getExpiry });
     const handle = group.forKey('pia');
     await login('pia');
     expire('pia');
     await get('pia');
     expect(handle.state).toMatchObject({ refreshes: 1, signedIn: true });
-    expect(listening()).toBe(1);
+    await get('pia');
+    const before = decoded();
+    await jest.advanceTimersByTimeAsync(9_000);
+    await get('pia');
+    // Used within 10 s: the same machine.
+    expect(decoded()).toBe(before);
     await jest.advanceTimersByTimeAsync(PARKED);
-    // Parked: its machine let go of the store.
-    expect(listening()).toBe(0);
     expect(group.size).toBe(1);
     // The kept handle finds the next machine, which goes on from the counters.
     expect(handle.state).toMatchObject({ refreshes: 1, failures: 0, signedIn: true });
-    expect(listening()).toBe(1);
+    expect(group.forKey('pia')).toBe(handle);
     await expect(get('pia')).resolves.toMatchObject({ data: { user: 'pia' } });
+    expect(decoded()).toBe(before + 1);
     expect(refreshes).toEqual(['pia']);
     await jest.advanceTimersByTimeAsync(PARKED);
-    expect(listening()).toBe(0);
     await handle.clear();
     expect(group.forKey('pia').state.signedIn).toBe(false);
+  });
+
+  it('never parks a gate that hears its scope (a store or coordinator with subscribe)', async () => {
+    fakeTime();
+    const { getExpiry, decoded } = decoding();
+    const store = { ...memoryStore(), subscribe: () => () => {} } satisfies TokenStore;
+    const { login, get } = world({ getExpiry, store: () => store });
+    await login('pip');
+    await get('pip');
+    const before = decoded();
+    await jest.advanceTimersByTimeAsync(PARKED * 2);
+    await get('pip');
+    expect(decoded()).toBe(before);
   });
 
   it('a 401 that comes back after the gate parked refreshes once; one sent before a logout does not', async () => {
@@ -448,9 +461,9 @@ describe('parking an idle gate', () => {
   it('does not park a gate that is refreshing, has waiters or listeners', async () => {
     fakeTime();
     const held = deferred<Tokens>();
-    const { store, listening } = listenedStore();
-    const { group, login, expire, get, refresh } = world({
-      store: () => store,
+    const { getExpiry, decoded } = decoding();
+    const { group, login, expire, get, refresh, current } = world({
+      getExpiry,
       refreshTimeoutMs: 0,
       queueTimeoutMs: 0,
     });
@@ -460,18 +473,21 @@ describe('parking an idle gate', () => {
     const waiting = get('sue');
     await flush();
     await jest.advanceTimersByTimeAsync(PARKED * 2);
-    expect(listening()).toBe(1);
     expect(group.forKey('sue').state).toMatchObject({ status: 'refreshing', waiting: 1 });
+    current.set('sue', 'sue.late');
     held.resolve({ accessToken: 'sue.late', refreshToken: 'sue.rt-late' });
-    await expect(waiting).rejects.toBeDefined();
+    await expect(waiting).resolves.toMatchObject({ data: { user: 'sue' } });
 
     // A subscribe listener keeps it.
     const unsubscribe = group.forKey('sue').subscribe(() => {});
+    const before = decoded();
     await jest.advanceTimersByTimeAsync(PARKED);
-    expect(listening()).toBe(1);
+    await get('sue');
+    expect(decoded()).toBe(before);
     unsubscribe();
     await jest.advanceTimersByTimeAsync(PARKED);
-    expect(listening()).toBe(0);
+    await get('sue');
+    expect(decoded()).toBe(before + 1);
   });
 
   it('does not park while a timed-out refresh still holds the solo lock: never two refreshes of one key at once', async () => {

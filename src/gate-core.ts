@@ -90,6 +90,8 @@ export interface Parked {
   readonly noSession: boolean;
   readonly announced: string | null | undefined;
   readonly policy: PolicyMemory;
+  /** What it knew of an async store: served by the next machine as it would have been. */
+  readonly cache: { readonly tokens: Tokens | null } | undefined;
 }
 
 /**
@@ -154,6 +156,7 @@ export class GateCore implements Resumer<Tokens> {
       this.#logouts = parked.logouts;
       this.#noSession = parked.noSession;
       this.#announced = parked.announced;
+      if (parked.cache) this.#cache.restore(parked.cache);
     }
     this.#flightDeps = {
       options,
@@ -800,6 +803,8 @@ export class GateCore implements Resumer<Tokens> {
    * A group's gate that nothing uses any more gives up its machine: nothing runs, waits, listens
    * or is owed (no refresh, cooldown, waiter, listener, pending write or first read, no late write
    * of a timed-out refresh), so a machine made from what this returns goes on as this one would.
+   * A gate that hears its scope (a store or coordinator with `subscribe`) never parks: a logout or
+   * tokens announced while nobody listens would be lost.
    * This one is then done (as if destroyed, without ending anything or disposing of its lock).
    * `undefined`: not now.
    */
@@ -809,6 +814,7 @@ export class GateCore implements Resumer<Tokens> {
       (state.status !== 'idle' && (state.status !== 'cooldown' || this.coolingDown)) ||
       this.#depth > 0 ||
       this.#heardLater.length > 0 ||
+      this.#unsubscribers.length > 0 ||
       (this.#listeners?.size ?? 0) > 0 ||
       this.#emitter.listening ||
       (this.#loading?.size ?? 0) > 0 ||
@@ -826,6 +832,7 @@ export class GateCore implements Resumer<Tokens> {
       noSession: this.#noSession,
       announced: this.#announced,
       policy: this.#policy.memory(),
+      cache: this.#cache.memory(),
     };
   }
 

@@ -47,6 +47,11 @@ interface Entry {
   parked: Parked | undefined;
   /** Left the group (deleted, evicted, destroyed): its handles answer as a destroyed gate. */
   dropped: boolean;
+  /**
+   * The handle forKey() gave, while anyone keeps it: the same one comes back after parking. Weak,
+   * so that a parked gate nobody holds a handle of does not keep one.
+   */
+  handle: WeakRef<RefreshGate> | undefined;
   /** Last used, on the monotonic clock. */
   used: number;
 }
@@ -54,7 +59,7 @@ interface Entry {
 interface Live {
   readonly core: GateCore;
   readonly solo: SoloLock | undefined;
-  /** Made on the first forKey(); an app may keep it across parking (it finds the next machine). */
+  /** The handle, held while the machine lives (see {@link Entry.handle}). */
   gate: RefreshGate | undefined;
   /** The interceptors of this machine, per instance, made on first use. */
   readonly handlers: Map<AxiosInstance, Handlers>;
@@ -276,6 +281,7 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       live: undefined,
       parked: undefined,
       dropped: false,
+      handle: undefined,
       used: systemClock.elapsed(),
     };
     entries.set(name, entry);
@@ -287,7 +293,13 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
   /** The handle of `name`'s gate; one an app keeps finds the machine of the moment. */
   const gateOf = (name: string, entry: Entry): RefreshGate => {
     const live = liveOf(name, entry);
-    live.gate ??= publicGate(
+    if (live.gate) return live.gate;
+    const kept = entry.handle?.deref();
+    if (kept) {
+      live.gate = kept;
+      return kept;
+    }
+    const made = publicGate(
       () => liveOf(name, entry).core,
       () => {
         throw new RefreshGateError(
@@ -299,6 +311,8 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       // gets a new gate) rather than answering DESTROYED for ever.
       () => drop(name, entry),
     );
+    live.gate = made;
+    entry.handle = new WeakRef(made);
     return live.gate;
   };
 

@@ -109,6 +109,20 @@ export class TokenCache {
     return this.#async && !this.#known ? undefined : token;
   }
 
+  /**
+   * What this cache knows of an async store, for a parked gate's next machine (which then serves
+   * it as this one would, without a first read); `undefined` for a sync store, or before any read.
+   */
+  memory(): { readonly tokens: Tokens | null } | undefined {
+    return this.#async && this.#known ? { tokens: this.#tokens } : undefined;
+  }
+
+  /** Goes on from a parked gate's {@link memory}. */
+  restore(memory: { readonly tokens: Tokens | null }): void {
+    this.#async = true;
+    this.use(memory.tokens);
+  }
+
   /** The gate's own word (a login, a logout, a refresh that was stored): in force at once. */
   use(tokens: Tokens | null): void {
     this.#tokens = tokens;
