@@ -355,17 +355,37 @@ describe('parking an idle gate', () => {
     expect(group.forKey('pia').state.signedIn).toBe(false);
   });
 
-  it('never parks a gate that hears its scope (a store or coordinator with subscribe)', async () => {
+  it('parks a gate that hears its scope (a store with subscribe) too, which listens on its behalf', async () => {
     fakeTime();
     const { getExpiry, decoded } = decoding();
-    const store = { ...memoryStore(), subscribe: () => () => {} } satisfies TokenStore;
-    const { login, get } = world({ getExpiry, store: () => store });
+    let listeners = 0;
+    const store = {
+      ...memoryStore(),
+      subscribe: () => {
+        listeners++;
+        return () => {
+          listeners--;
+        };
+      },
+    } satisfies TokenStore;
+    const { group, login, get } = world({ getExpiry, store: () => store });
     await login('pip');
     await get('pip');
     const before = decoded();
-    await jest.advanceTimersByTimeAsync(PARKED * 2);
+    await jest.advanceTimersByTimeAsync(PARKED);
+    // One listener all along: the machine's, then the parked gate's, then the next machine's.
+    expect(listeners).toBe(1);
     await get('pip');
-    expect(decoded()).toBe(before);
+    expect(decoded()).toBe(before + 1);
+    expect(listeners).toBe(1);
+    group.delete('pip');
+    await jest.advanceTimersByTimeAsync(0);
+    expect(listeners).toBe(0);
+    await jest.advanceTimersByTimeAsync(PARKED);
+    group.forKey('pip');
+    await jest.advanceTimersByTimeAsync(PARKED);
+    group.delete('pip');
+    expect(listeners).toBe(0);
   });
 
   it('a 401 that comes back after the gate parked refreshes once; one sent before a logout does not', async () => {

@@ -20,7 +20,7 @@ afterEach(() => jest.useRealTimers());
 const fakeTime = () =>
   jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
 
-async function scenario(idle: number) {
+async function scenario(idle: number, chatter = 0) {
   fakeTime();
   const scope = inProcessCoordinator();
   const shared = memoryStore();
@@ -72,6 +72,9 @@ async function scenario(idle: number) {
   await jest.advanceTimersByTimeAsync(idle);
   // Elsewhere in the scope: a logout, then another user's... the same user's new login.
   await peer.clear();
+  // More words than a parked gate keeps: the logout falls out of them, and still counts.
+  for (let i = 0; i < chatter; i++)
+    await peer.setTokens({ accessToken: `C${i}`, refreshToken: `RC${i}` });
   current = 'T2';
   await peer.setTokens({ accessToken: current, refreshToken: 'R2' });
   answer();
@@ -148,6 +151,12 @@ async function rotation(idle: number) {
   peer.destroy();
   return { result, sent, refreshedWith };
 }
+
+it('parked: a logout among more words than the parked gate keeps still ends that session', async () => {
+  const { result, replays } = await scenario(16_000, 20);
+  expect(replays).toEqual([]);
+  expect(result).toBe(401);
+});
 
 it('control (no parking): tokens a peer announced are used, no refresh with the rotated-out token', async () => {
   const r = await rotation(1_000);

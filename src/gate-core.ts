@@ -92,7 +92,19 @@ export interface Parked {
   readonly policy: PolicyMemory;
   /** What it knew of an async store: served by the next machine as it would have been. */
   readonly cache: { readonly tokens: Tokens | null } | undefined;
+  /**
+   * What the scope (the store's and the coordinator's `subscribe`) said while the gate was parked,
+   * the last {@link HEARD_WHILE_PARKED} of it, for the next machine to hear in order.
+   */
+  readonly heard: Array<Tokens | null>;
+  /** Logouts among the words that fell out of `heard`. */
+  logoutsMissed: number;
+  /** Stops listening to the scope on the parked gate's behalf. */
+  readonly stop: () => void;
 }
+
+/** A parked gate keeps the scope's last words: a logout is counted even when it falls out. */
+const HEARD_WHILE_PARKED = 16;
 
 /**
  * The state of one gate and everything its interceptors share. Internal: users get the
@@ -151,6 +163,8 @@ export class GateCore implements Resumer<Tokens> {
     this.#policy = new RefreshPolicy(options, this.clock, parked?.policy);
     this.#placement = options.placement ?? new TokenPlacement(options);
     if (parked) {
+      // Synchronously with the subscriptions below: no word of the scope falls in between.
+      parked.stop();
       this.#refreshes = parked.refreshes;
       this.#failures = parked.failures;
       this.#logouts = parked.logouts;
@@ -205,6 +219,12 @@ export class GateCore implements Resumer<Tokens> {
         }),
       );
     if (coordinator.subscribe) this.#unsubscribers.push(coordinator.subscribe(hear));
+    if (parked) {
+      // What the scope said while the gate was parked, heard now as it would have been then.
+      this.#logouts += parked.logoutsMissed;
+      this.#words += parked.logoutsMissed;
+      for (const tokens of parked.heard) hear(tokens);
+    }
   }
 
   // ---- the machine ----------------------------------------------------------------------------
@@ -803,8 +823,8 @@ export class GateCore implements Resumer<Tokens> {
    * A group's gate that nothing uses any more gives up its machine: nothing runs, waits, listens
    * or is owed (no refresh, cooldown, waiter, listener, pending write or first read, no late write
    * of a timed-out refresh), so a machine made from what this returns goes on as this one would.
-   * A gate that hears its scope (a store or coordinator with `subscribe`) never parks: a logout or
-   * tokens announced while nobody listens would be lost.
+   * A gate that hears its scope (a store or coordinator with `subscribe`) goes on listening while
+   * parked, and its next machine hears what was said meanwhile.
    * This one is then done (as if destroyed, without ending anything or disposing of its lock).
    * `undefined`: not now.
    */
@@ -814,7 +834,6 @@ export class GateCore implements Resumer<Tokens> {
       (state.status !== 'idle' && (state.status !== 'cooldown' || this.coolingDown)) ||
       this.#depth > 0 ||
       this.#heardLater.length > 0 ||
-      this.#unsubscribers.length > 0 ||
       (this.#listeners?.size ?? 0) > 0 ||
       this.#emitter.listening ||
       (this.#loading?.size ?? 0) > 0 ||
@@ -825,7 +844,10 @@ export class GateCore implements Resumer<Tokens> {
     this.#state = DESTROYED;
     this.#cache.close();
     for (const unsubscribe of this.#unsubscribers.splice(0)) this.#quietly(unsubscribe);
-    return {
+    const { store, coordinator } = this.options;
+    const heard: Array<Tokens | null> = [];
+    const stops: Array<() => void> = [];
+    const parked: Parked = {
       refreshes: this.#refreshes,
       failures: this.#failures,
       logouts: this.#logouts,
@@ -833,7 +855,21 @@ export class GateCore implements Resumer<Tokens> {
       announced: this.#announced,
       policy: this.#policy.memory(),
       cache: this.#cache.memory(),
+      heard,
+      logoutsMissed: 0,
+      stop: () => {
+        for (const stop of stops.splice(0)) this.#quietly(stop);
+      },
     };
+    if (store.subscribe || coordinator.subscribe) {
+      const listen = (tokens: Tokens | null) => {
+        heard.push(tokens);
+        if (heard.length > HEARD_WHILE_PARKED && heard.shift() === null) parked.logoutsMissed++;
+      };
+      if (store.subscribe) stops.push(store.subscribe(listen));
+      if (coordinator.subscribe) stops.push(coordinator.subscribe(listen));
+    }
+    return parked;
   }
 
   /** The same object until a field changes (`useSyncExternalStore` needs no more). */

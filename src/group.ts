@@ -171,7 +171,10 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       live.handlers.clear();
       // Disposes of the key's own lock too (ownsCoordinator).
       live.core.destroy();
-    } else if (entry.lock?.dispose) quietly(() => entry.lock?.dispose?.());
+    } else {
+      entry.parked?.stop();
+      if (entry.lock?.dispose) quietly(() => entry.lock?.dispose?.());
+    }
   };
 
   const park = (entry: Entry) => {

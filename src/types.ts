@@ -341,8 +341,9 @@ export interface RefreshGateGroupOptions
   readonly maxGates?: number | undefined;
   /**
    * A gate unused this long (and idle) is dropped; `0`: never. A gate unused for 10 s with
-   * nothing under way parks before that: it keeps its key, store, lock and counters, and gets its
-   * machine again on its next use. @default 15 minutes
+   * nothing under way parks before that: it keeps its key, store, lock and counters (and listens
+   * to its scope, if its store or coordinator has `subscribe`), and gets its machine again on its
+   * next use. @default 15 minutes
    */
   readonly idleMs?: number | undefined;
 }
