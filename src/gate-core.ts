@@ -14,6 +14,7 @@ import {
   type Reason,
 } from './refresh-flight.js';
 import { type PolicyMemory, RefreshPolicy } from './refresh-policy.js';
+import { ScopeRelay } from './scope-relay.js';
 import { isThenable, TokenCache } from './token-cache.js';
 import { TokenPlacement } from './token-placement.js';
 import { toTokens } from './tokens.js';
@@ -54,7 +55,12 @@ type Action =
   | { readonly type: 'settled'; readonly flight: Flight; readonly outcome: Outcome }
   | { readonly type: 'set'; readonly tokens: Tokens }
   | { readonly type: 'clear' }
-  | { readonly type: 'heard'; readonly tokens: Tokens | null }
+  | {
+      readonly type: 'heard';
+      readonly tokens: Tokens | null;
+      /** When it was heard, if before now (while parked). */
+      readonly at?: { readonly now: number; readonly elapsed: number };
+    }
   | { readonly type: 'storedLate'; readonly flight: Flight; readonly tokens: Tokens }
   | { readonly type: 'destroy' };
 
@@ -92,19 +98,9 @@ export interface Parked {
   readonly policy: PolicyMemory;
   /** What it knew of an async store: served by the next machine as it would have been. */
   readonly cache: { readonly tokens: Tokens | null } | undefined;
-  /**
-   * What the scope (the store's and the coordinator's `subscribe`) said while the gate was parked,
-   * the last {@link HEARD_WHILE_PARKED} of it, for the next machine to hear in order.
-   */
-  readonly heard: Array<Tokens | null>;
-  /** Logouts among the words that fell out of `heard`. */
-  logoutsMissed: number;
-  /** Stops listening to the scope on the parked gate's behalf. */
-  readonly stop: () => void;
+  /** Its subscriptions, recording what the scope says until the next machine takes them over. */
+  readonly relay: ScopeRelay | undefined;
 }
-
-/** A parked gate keeps the scope's last words: a logout is counted even when it falls out. */
-const HEARD_WHILE_PARKED = 16;
 
 /**
  * The state of one gate and everything its interceptors share. Internal: users get the
@@ -152,7 +148,8 @@ export class GateCore implements Resumer<Tokens> {
   #snapshot: RefreshGateState | undefined;
   #told: RefreshGateState | undefined;
   #cooldownTimer: unknown;
-  readonly #unsubscribers: Array<() => void> = [];
+  /** Its store's and coordinator's subscriptions (none without `subscribe`). */
+  #relay: ScopeRelay | undefined;
   #warnedUnscoped = false;
   readonly #flightDeps: FlightDeps;
 
@@ -163,8 +160,6 @@ export class GateCore implements Resumer<Tokens> {
     this.#policy = new RefreshPolicy(options, this.clock, parked?.policy);
     this.#placement = options.placement ?? new TokenPlacement(options);
     if (parked) {
-      // Synchronously with the subscriptions below: no word of the scope falls in between.
-      parked.stop();
       this.#refreshes = parked.refreshes;
       this.#failures = parked.failures;
       this.#logouts = parked.logouts;
@@ -212,18 +207,24 @@ export class GateCore implements Resumer<Tokens> {
       if (this.#depth > 0) this.#heardLater.push(tokens);
       else this.#dispatch({ type: 'heard', tokens });
     };
-    if (store.subscribe)
-      this.#unsubscribers.push(
-        store.subscribe((tokens) => {
-          if (!this.#cache.isEcho(tokens)) hear(tokens);
-        }),
-      );
-    if (coordinator.subscribe) this.#unsubscribers.push(coordinator.subscribe(hear));
-    if (parked) {
+    // Subscribed once; a parked gate's next machine takes the subscriptions over.
+    const relay =
+      parked?.relay ??
+      (store.subscribe || coordinator.subscribe
+        ? new ScopeRelay(store, coordinator, this.clock)
+        : undefined);
+    this.#relay = relay;
+    const missed = relay?.take();
+    relay?.attach((tokens) => {
+      if (!this.#cache.isEcho(tokens)) hear(tokens);
+    }, hear);
+    if (missed) {
       // What the scope said while the gate was parked, heard now as it would have been then.
-      this.#logouts += parked.logoutsMissed;
-      this.#words += parked.logoutsMissed;
-      for (const tokens of parked.heard) hear(tokens);
+      this.#logouts += missed.logoutsMissed;
+      this.#words += missed.logoutsMissed;
+      if (missed.tokensMissed) this.#noSession = false;
+      for (const { tokens, now, elapsed } of missed.heard)
+        this.#dispatch({ type: 'heard', tokens, at: { now, elapsed } });
     }
   }
 
@@ -382,7 +383,7 @@ export class GateCore implements Resumer<Tokens> {
           flight.end({ kind: 'adopted', tokens });
         } else if (tokens && tokens.accessToken !== this.#announced) {
           // A login elsewhere, perhaps: not young, only its lifetime counts.
-          this.#policy.obtained(tokens, 'heard');
+          this.#policy.obtained(tokens, 'heard', action.at);
         }
         this.#announce(tokens);
         return;
@@ -416,7 +417,7 @@ export class GateCore implements Resumer<Tokens> {
           flight.end({ kind: 'aborted', error });
         }
         this.#loading?.rejectAll(error);
-        for (const unsubscribe of this.#unsubscribers.splice(0)) this.#quietly(unsubscribe);
+        this.#relay?.stop();
         const { coordinator, ownsCoordinator } = this.options;
         if (ownsCoordinator) this.#quietly(() => coordinator.dispose?.());
         return;
@@ -843,11 +844,9 @@ export class GateCore implements Resumer<Tokens> {
       return undefined;
     this.#state = DESTROYED;
     this.#cache.close();
-    for (const unsubscribe of this.#unsubscribers.splice(0)) this.#quietly(unsubscribe);
-    const { store, coordinator } = this.options;
-    const heard: Array<Tokens | null> = [];
-    const stops: Array<() => void> = [];
-    const parked: Parked = {
+    // Its subscriptions stay, recording for the next machine.
+    this.#relay?.park();
+    return {
       refreshes: this.#refreshes,
       failures: this.#failures,
       logouts: this.#logouts,
@@ -855,21 +854,8 @@ export class GateCore implements Resumer<Tokens> {
       announced: this.#announced,
       policy: this.#policy.memory(),
       cache: this.#cache.memory(),
-      heard,
-      logoutsMissed: 0,
-      stop: () => {
-        for (const stop of stops.splice(0)) this.#quietly(stop);
-      },
+      relay: this.#relay,
     };
-    if (store.subscribe || coordinator.subscribe) {
-      const listen = (tokens: Tokens | null) => {
-        heard.push(tokens);
-        if (heard.length > HEARD_WHILE_PARKED && heard.shift() === null) parked.logoutsMissed++;
-      };
-      if (store.subscribe) stops.push(store.subscribe(listen));
-      if (coordinator.subscribe) stops.push(coordinator.subscribe(listen));
-    }
-    return parked;
   }
 
   /** The same object until a field changes (`useSyncExternalStore` needs no more). */

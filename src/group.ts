@@ -172,7 +172,7 @@ export function createRefreshGateGroup(options: RefreshGateGroupOptions): Refres
       // Disposes of the key's own lock too (ownsCoordinator).
       live.core.destroy();
     } else {
-      entry.parked?.stop();
+      entry.parked?.relay?.stop();
       if (entry.lock?.dispose) quietly(() => entry.lock?.dispose?.());
     }
   };

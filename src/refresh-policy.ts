@@ -93,18 +93,23 @@ export class RefreshPolicy {
    * Tokens that just arrived. A peer's announcement may be a login elsewhere, so it is not young:
    * only its lifetime counts.
    */
-  obtained(tokens: Tokens, arrival: Arrival): void {
+  obtained(
+    tokens: Tokens,
+    arrival: Arrival,
+    /** When it arrived (a parked gate's next machine hears later what was said meanwhile). */
+    at?: { readonly now: number; readonly elapsed: number },
+  ): void {
     // An echo of the token already seen changes nothing; a refresh that hands back the same token
     // (one the server refuses, say) makes it young again.
     if (arrival === 'heard' && this.#obtained?.token === tokens.accessToken) return;
     this.#known = tokens.accessToken;
-    const at = this.#clock.now();
+    const now = at?.now ?? this.#clock.now();
     const expiry = this.#expiryOf(tokens);
-    const life = expiry === undefined ? 0 : expiry - at;
+    const life = expiry === undefined ? 0 : expiry - now;
     this.#obtained = {
       token: tokens.accessToken,
       young: arrival !== 'heard',
-      since: this.#clock.elapsed(),
+      since: at?.elapsed ?? this.#clock.elapsed(),
       expiry,
       window: Math.min(this.#options.refreshBeforeExpiryMs, life / 2),
       accepted: false,
