@@ -150,6 +150,11 @@ export class GateCore implements Resumer<Tokens> {
   #cooldownTimer: unknown;
   /** Its store's and coordinator's subscriptions (none without `subscribe`). */
   #relay: ScopeRelay | undefined;
+  /**
+   * Queues of ended flights whose held requests still wait for their agent's pool (see
+   * WaiterQueue's pacing): waiters like any other, ended by destroy() and a logout.
+   */
+  #releasing: Array<WaiterQueue<Tokens>> | undefined;
   #warnedUnscoped = false;
   readonly #flightDeps: FlightDeps;
 
@@ -279,7 +284,7 @@ export class GateCore implements Resumer<Tokens> {
             }
             // Waiters first: they resume after this transition, and take the gate's token as it
             // is then (a listener below may clear() or destroy()).
-            flight.waiters.resolveAll(outcome.tokens);
+            this.#release(flight, outcome.tokens);
             this.#emitter.emit('refresh:success', { reason, refreshed });
             this.#announce(outcome.tokens);
             return;
@@ -287,7 +292,7 @@ export class GateCore implements Resumer<Tokens> {
           case 'replaced':
             // setTokens() during the refresh: its waiters go out with those tokens.
             this.#state = IDLE;
-            flight.waiters.resolveAll(outcome.tokens);
+            this.#release(flight, outcome.tokens);
             this.#emitter.emit('refresh:success', { reason, refreshed: false, replaced: true });
             return;
           case 'failed': {
@@ -361,6 +366,7 @@ export class GateCore implements Resumer<Tokens> {
         this.#publish(null);
         // A cooldown stays: a logout on failure must not let the next 401 refresh at once.
         flight?.end({ kind: 'aborted', error: loggedOut() });
+        this.#endReleasing(loggedOut());
         this.#announce(null);
         return;
 
@@ -370,7 +376,10 @@ export class GateCore implements Resumer<Tokens> {
         this.#words++;
         if (tokens) this.#noSession = false;
         this.#cache.heard(tokens);
-        if (tokens === null) this.#logouts++;
+        if (tokens === null) {
+          this.#logouts++;
+          this.#endReleasing(loggedOut());
+        }
         // A peer's logout ends this refresh as clear() would; a peer's tokens make it needless.
         if (flight && tokens === null) flight.end({ kind: 'aborted', error: loggedOut() });
         else if (
@@ -417,12 +426,37 @@ export class GateCore implements Resumer<Tokens> {
           flight.end({ kind: 'aborted', error });
         }
         this.#loading?.rejectAll(error);
+        this.#endReleasing(error);
         this.#relay?.stop();
         const { coordinator, ownsCoordinator } = this.options;
         if (ownsCoordinator) this.#quietly(() => coordinator.dispose?.());
         return;
       }
     }
+  }
+
+  /** Resolves a flight's waiters; those paced for their pool stay waiters of this gate. */
+  #release(flight: Flight, tokens: Tokens): void {
+    const { waiters } = flight;
+    waiters.resolveAll(tokens);
+    if (!waiters.pacing) return;
+    this.#releasing = (this.#releasing ?? []).filter((queue) => queue.pacing);
+    this.#releasing.push(waiters);
+  }
+
+  /** Held requests still waiting for their pool end with `error` (a logout, destroy()). */
+  #endReleasing(error: unknown): void {
+    const releasing = this.#releasing;
+    if (!releasing) return;
+    this.#releasing = undefined;
+    for (const queue of releasing) queue.rejectAll(error);
+  }
+
+  /** Held requests of ended flights still waiting for their pool. */
+  #paced(): number {
+    let waiting = 0;
+    for (const queue of this.#releasing ?? []) waiting += queue.size;
+    return waiting;
   }
 
   // ---- what the interceptors ask ---------------------------------------------------------------
@@ -567,6 +601,9 @@ export class GateCore implements Resumer<Tokens> {
     ended: Tokens,
   ): InternalAxiosRequestConfig | Promise<InternalAxiosRequestConfig> {
     if (this.destroyed) throw destroyed();
+    // Rule 2: released late (at its pool's pace) into another refresh: it waits for that one.
+    const running = this.flight;
+    if (running) return this.hold(config, running);
     const tokens = this.#resumeWith(ended);
     if (tokens === null) throw loggedOut(config);
     // What the flight ended with (a login, say) may be past its expiry: never sent.
@@ -838,6 +875,7 @@ export class GateCore implements Resumer<Tokens> {
       (this.#listeners?.size ?? 0) > 0 ||
       this.#emitter.listening ||
       (this.#loading?.size ?? 0) > 0 ||
+      this.#paced() > 0 ||
       !this.#cache.settled ||
       (this.#lastFlight !== undefined && !this.#lastFlight.done)
     )
@@ -864,7 +902,7 @@ export class GateCore implements Resumer<Tokens> {
     const token = this.destroyed ? null : this.#cache.knownToken();
     const next: RefreshGateState = {
       status: flight ? 'refreshing' : this.coolingDown ? 'cooldown' : 'idle',
-      waiting: (this.#loading?.size ?? 0) + (flight?.waiters.size ?? 0),
+      waiting: (this.#loading?.size ?? 0) + (flight?.waiters.size ?? 0) + this.#paced(),
       refreshes: this.#refreshes,
       failures: this.#failures,
       signedIn: token === undefined ? null : token !== null,

@@ -1,6 +1,7 @@
 import { CanceledError, type InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from './clock.js';
 import { RefreshGateError } from './errors.js';
+import { HOME, originFor } from './origins.js';
 
 /**
  * What a held request does once its queue settles, for all of them: a request's own continuation
@@ -128,6 +129,15 @@ export class WaiterQueue<T> {
   #timer: unknown;
   #armed = false;
   #bulk = false;
+  /**
+   * Held requests the queue resolved that wait for their agent's pool (see {@link #pace}): still
+   * waiters until released (their cancel and deadline hold, rejectAll ends them), in order.
+   */
+  #pacing: Array<Paced<T>> | undefined;
+  /** How many pools (agent and host) the paced requests are bound for. */
+  #pools = 0;
+  #pacedWith: unknown;
+  #paceTimer: unknown;
 
   constructor(
     clock: Clock,
@@ -189,23 +199,36 @@ export class WaiterQueue<T> {
 
   resolveAll(value: T): void {
     this.#all(true, value);
-    this.#disarm();
+    if (this.#waiters.size === 0) this.#disarm();
   }
 
   rejectAll(error: unknown): void {
+    this.#pacing = undefined;
+    this.#clock.clearTimeout(this.#paceTimer);
     this.#all(false, error);
     this.#disarm();
   }
 
-  /** Settles every waiter at once, telling of the change once. */
+  /** Whether held requests it resolved still wait for their pool (they count as waiting). */
+  get pacing(): boolean {
+    return this.#pacing !== undefined;
+  }
+
+  /**
+   * Settles every waiter at once, telling of the change once. Held requests take their resumer's
+   * answer in one job after this; those bound for a bounded pool, at its pace.
+   */
   #all(ok: boolean, value: unknown): void {
     const size = this.#waiters.size;
     if (size === 0) return;
     const held: Waiter<T>[] = [];
+    const paced: Array<Paced<T>> = [];
     this.#bulk = true;
     try {
       for (const waiter of this.#waiters) {
-        if (waiter.resumer && this.#waiters.delete(waiter)) {
+        const pool = ok && waiter.config ? poolOf(waiter.config) : undefined;
+        if (pool) paced.push({ waiter, pool });
+        else if (waiter.resumer && this.#waiters.delete(waiter)) {
           waiter.cleanup?.();
           if (!ok && typeof value === 'object' && value !== null) this.#delivered.add(value);
           held.push(waiter);
@@ -214,11 +237,81 @@ export class WaiterQueue<T> {
     } finally {
       this.#bulk = false;
     }
-    if (held.length > 0) {
-      const resumption: Resumption<T> = { waiters: held, ok, value };
-      queueMicrotask(() => resume(resumption));
+    if (paced.length > 0) {
+      this.#pacing = paced;
+      this.#pacedWith = value;
+      this.#pools = new Set(paced.map(({ pool }) => `${pool.host}\n${agentId(pool.agent)}`)).size;
     }
-    this.#changed();
+    if (held.length > 0 || paced.length > 0) {
+      const resumption: Resumption<T> = { waiters: held, ok, value };
+      queueMicrotask(() => {
+        resume(resumption);
+        this.#pace();
+      });
+    }
+    if (this.#waiters.size !== size) this.#changed();
+  }
+
+  /**
+   * Releases the next held requests bound for a bounded pool (Node's agent with a finite
+   * `maxSockets`): per agent and host, twice the pool at a time, while the agent's queue for that
+   * host is shorter than four pools, in order; then looks again in a millisecond. The agent queues
+   * what it cannot start in an array it takes from with `shift()`, which at 100,000 costs more
+   * than the requests themselves; here they wait as waiters, for less.
+   */
+  #pace(): void {
+    this.#paceTimer = undefined;
+    const pacing = this.#pacing;
+    if (!pacing) return;
+    const budgets = new Map<Agent, Map<string, number>>();
+    const released: Waiter<T>[] = [];
+    const left: Array<Paced<T>> = [];
+    let exhausted = 0;
+    let rest: number | undefined;
+    for (let i = 0; i < pacing.length; i++) {
+      // Every pool is full: the others keep their place, unread (100,000 of them, say).
+      if (exhausted === this.#pools) {
+        rest = i;
+        break;
+      }
+      const paced = pacing[i] as Paced<T>;
+      const { waiter, pool } = paced;
+      // Canceled or timed out meanwhile: settled already.
+      if (!this.#waiters.has(waiter)) continue;
+      let hosts = budgets.get(pool.agent);
+      if (!hosts) {
+        hosts = new Map();
+        budgets.set(pool.agent, hosts);
+      }
+      const size = pool.agent.maxSockets as number;
+      let budget = hosts.get(pool.host);
+      if (budget === undefined) {
+        budget = queued(pool) < 4 * size ? 2 * size : 0;
+        if (budget === 0) exhausted++;
+      }
+      if (budget > 0) {
+        this.#waiters.delete(waiter);
+        waiter.cleanup?.();
+        released.push(waiter);
+        budget--;
+        if (budget === 0) exhausted++;
+      } else left.push(paced);
+      hosts.set(pool.host, budget);
+    }
+    this.#pacing =
+      rest === undefined
+        ? left.length > 0
+          ? left
+          : undefined
+        : left.length === 0 && released.length === 0 && rest === 0
+          ? pacing
+          : left.concat(pacing.slice(rest));
+    if (released.length > 0) {
+      resume({ waiters: released, ok: true, value: this.#pacedWith });
+      this.#changed();
+    }
+    if (this.#pacing) this.#paceTimer = this.#clock.setTimeout(() => this.#pace(), 1);
+    else if (this.#waiters.size === 0) this.#disarm();
   }
 
   /** Rule 9: a canceled waiter rejects at once and leaves the queue. */
@@ -299,75 +392,75 @@ export class WaiterQueue<T> {
   }
 }
 
-/** An HTTP agent's queue (Node): requests waiting for one of its `maxSockets` sockets. */
-interface Pool {
+/** An HTTP agent (Node): requests waiting for one of its `maxSockets` sockets, per host. */
+interface Agent {
   readonly maxSockets?: number;
   readonly requests?: Record<string, readonly unknown[] | undefined>;
 }
 
-/** The agent `config` goes out through, if it has a bounded pool of sockets. */
+/** A held request bound for a bounded pool: its agent, and the host its queue is kept under. */
+interface Pool {
+  readonly agent: Agent;
+  /** The start of the agent's name for the host (`host:port:`, as Node's Agent#getName makes it). */
+  readonly host: string;
+}
+
+interface Paced<T> {
+  readonly waiter: Waiter<T>;
+  readonly pool: Pool;
+}
+
+/** The bounded pool `config` goes out through, if any: the agent of its URL's protocol. */
 const poolOf = (config: InternalAxiosRequestConfig): Pool | undefined => {
-  for (const agent of [config.httpsAgent, config.httpAgent] as Array<Pool | undefined>) {
-    if (
-      typeof agent?.maxSockets === 'number' &&
-      Number.isFinite(agent.maxSockets) &&
-      agent.requests
-    )
-      return agent;
+  const agents = config.httpAgent !== undefined || config.httpsAgent !== undefined;
+  if (!agents) return undefined;
+  const origin = originFor(config);
+  if (origin === null || origin === HOME) return undefined;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return undefined;
   }
-  return undefined;
+  const https = url.protocol === 'https:';
+  if (!https && url.protocol !== 'http:') return undefined;
+  const agent = (https ? config.httpsAgent : config.httpAgent) as Agent | undefined;
+  const size = agent?.maxSockets;
+  if (typeof size !== 'number' || !Number.isFinite(size) || size < 1 || !agent?.requests)
+    return undefined;
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { agent, host: `${hostname}:${url.port || (https ? 443 : 80)}:` };
 };
 
-const queued = (pool: Pool): number => {
+/** A name for each agent, to count the pools of a queue's paced requests. */
+const agentIds = new WeakMap<Agent, number>();
+let agents = 0;
+const agentId = (agent: Agent): number => {
+  let id = agentIds.get(agent);
+  if (id === undefined) {
+    id = ++agents;
+    agentIds.set(agent, id);
+  }
+  return id;
+};
+
+/** Requests the agent queues for the pool's host. */
+const queued = ({ agent, host }: Pool): number => {
   let waiting = 0;
-  for (const name in pool.requests) waiting += pool.requests[name]?.length ?? 0;
+  for (const name in agent.requests)
+    if (name.startsWith(host)) waiting += agent.requests[name]?.length ?? 0;
   return waiting;
 };
 
-/**
- * Each held request takes its resumer's answer; one that throws rejects that request alone. Held
- * requests bound for an agent with a bounded pool go at the pace of the pool: a slice of twice its
- * size, then, once they reached it, the next while its queue is shorter than four pools. Node's agent
- * queues the others in an array it takes from with shift(), which at 100,000 costs more than the
- * requests themselves; the gate holds them for less, in order.
- */
-function resume<T>({ waiters, ok, value }: Resumption<T>, from = 0): void {
-  let pool: Pool | undefined;
-  let slice = 0;
-  for (let i = from; i < waiters.length; i++) {
-    const waiter = waiters[i] as Waiter<T>;
-    const config = waiter.config as InternalAxiosRequestConfig;
-    const next = poolOf(config);
-    if (next !== undefined) {
-      if (next !== pool) {
-        pool = next;
-        slice = 0;
-      }
-      const size = next.maxSockets as number;
-      if (slice >= 2 * size) {
-        // Once this slice has reached the agent (its requests are a few jobs away from it).
-        setImmediate(() => later({ waiters, ok, value }, i, next));
-        return;
-      }
-      slice++;
-    }
+/** Each held request takes its resumer's answer; one that throws rejects that request alone. */
+function resume<T>({ waiters, ok, value }: Resumption<T>): void {
+  for (const waiter of waiters) {
     const resumer = waiter.resumer as Resumer<T>;
+    const config = waiter.config as InternalAxiosRequestConfig;
     try {
       waiter.resolve(ok ? resumer.resumed(config, value as T) : resumer.failed(config, value));
     } catch (error) {
       waiter.reject(error);
     }
   }
-}
-
-/**
- * The next slice, once the pool's queue is shorter than four pools (looked at again every
- * millisecond: a pool that never drains, a server that hangs, costs no busy loop).
- */
-function later<T>(resumption: Resumption<T>, from: number, pool: Pool): void {
-  if (queued(pool) >= 4 * (pool.maxSockets as number)) {
-    setTimeout(() => later(resumption, from, pool), 1);
-    return;
-  }
-  resume(resumption, from);
 }

@@ -129,10 +129,10 @@ describe('the pace, step by step', () => {
     expect(gate.state.waiting).toBe(30);
     refresh.resolve({ accessToken: 'new' });
     await manual;
-    await flush(10);
-    // Slices of 4 until the agent's queue holds 8 (four pools): 8 sent, the rest held.
+    await settle();
+    // Slices of 4 (a millisecond apart) until the agent's queue holds 8 (four pools): 8 sent.
     expect(sent).toHaveLength(8);
-    await flush(10);
+    await settle();
     expect(sent).toHaveLength(8);
     drain(1);
     await settle();
@@ -164,7 +164,7 @@ describe('the pace, step by step', () => {
     await flush();
     refresh.resolve({ accessToken: 'new' });
     await manual;
-    await flush(10);
+    await settle();
     expect(sent).toHaveLength(8);
     gate.destroy();
     drain();
@@ -188,7 +188,7 @@ describe('the pace, step by step', () => {
     await flush();
     refresh.resolve({ accessToken: 'new' });
     await manual;
-    await flush(10);
+    await settle();
     expect(sent).toHaveLength(4);
     controller.abort();
     while (queue.length > 0 || sent.length < 7) {
