@@ -240,7 +240,7 @@ export class WaiterQueue<T> {
     if (paced.length > 0) {
       this.#pacing = paced;
       this.#pacedWith = value;
-      this.#pools = new Set(paced.map(({ pool }) => `${pool.host}\n${agentId(pool.agent)}`)).size;
+      this.#pools = new Set(paced.map(({ pool }) => poolKey(pool))).size;
     }
     if (held.length > 0 || paced.length > 0) {
       const resumption: Resumption<T> = { waiters: held, ok, value };
@@ -283,7 +283,7 @@ export class WaiterQueue<T> {
         hosts = new Map();
         budgets.set(pool.agent, hosts);
       }
-      const size = pool.agent.maxSockets as number;
+      const { size } = pool;
       let budget = hosts.get(pool.host);
       if (budget === undefined) {
         budget = queued(pool) < 4 * size ? 2 * size : 0;
@@ -298,14 +298,13 @@ export class WaiterQueue<T> {
       } else left.push(paced);
       hosts.set(pool.host, budget);
     }
-    this.#pacing =
-      rest === undefined
-        ? left.length > 0
-          ? left
-          : undefined
-        : left.length === 0 && released.length === 0 && rest === 0
-          ? pacing
-          : left.concat(pacing.slice(rest));
+    if (rest === undefined) {
+      // Read through: the pools still waiting are those of what is left.
+      this.#pacing = left.length > 0 ? left : undefined;
+      this.#pools = new Set(left.map(({ pool }) => poolKey(pool))).size;
+    } else if (released.length === 0 && left.length === rest) {
+      // Nothing went and nothing was settled meanwhile: the list as it was, not a copy of it.
+    } else this.#pacing = left.concat(pacing.slice(rest));
     if (released.length > 0) {
       resume({ waiters: released, ok: true, value: this.#pacedWith });
       this.#changed();
@@ -403,6 +402,8 @@ interface Pool {
   readonly agent: Agent;
   /** The start of the agent's name for the host (`host:port:`, as Node's Agent#getName makes it). */
   readonly host: string;
+  /** Its `maxSockets` when the request was held. */
+  readonly size: number;
 }
 
 interface Paced<T> {
@@ -429,7 +430,7 @@ const poolOf = (config: InternalAxiosRequestConfig): Pool | undefined => {
   if (typeof size !== 'number' || !Number.isFinite(size) || size < 1 || !agent?.requests)
     return undefined;
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { agent, host: `${hostname}:${url.port || (https ? 443 : 80)}:` };
+  return { agent, host: `${hostname}:${url.port || (https ? 443 : 80)}:`, size };
 };
 
 /** A name for each agent, to count the pools of a queue's paced requests. */
@@ -444,13 +445,21 @@ const agentId = (agent: Agent): number => {
   return id;
 };
 
-/** Requests the agent queues for the pool's host. */
+const poolKey = (pool: Pool): string => `${pool.host}\n${agentId(pool.agent)}`;
+
+/**
+ * Requests the agent queues for the pool's host: under its name, `host:port:` and what follows
+ * (a local address, a family, TLS options), not another host's whose name only begins the same
+ * (an IPv6 host `::1:80` on port 80 is `::1:80:80:`, which begins as `::1` on port 80 does).
+ */
 const queued = ({ agent, host }: Pool): number => {
   let waiting = 0;
   for (const name in agent.requests)
-    if (name.startsWith(host)) waiting += agent.requests[name]?.length ?? 0;
+    if (name.startsWith(host) && !ANOTHER_PORT.test(name.slice(host.length)))
+      waiting += agent.requests[name]?.length ?? 0;
   return waiting;
 };
+const ANOTHER_PORT = /^\d+:/;
 
 /** Each held request takes its resumer's answer; one that throws rejects that request alone. */
 function resume<T>({ waiters, ok, value }: Resumption<T>): void {
