@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { createRefreshGate, type Tokens } from '../src/index';
 import { deferred, flush } from './helpers/deferred';
+import { race } from './helpers/pacing';
 
 async function listen(
   handler: Parameters<typeof createServer>[1],
@@ -16,21 +17,6 @@ async function listen(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
-
-/** `p`'s outcome, or 'still pending' after `ms` (the timer cleared either way). */
-const race = async <T>(p: Promise<T>, ms: number) => {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<string>((resolve) => {
-        timer = setTimeout(() => resolve('still pending'), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-};
 
 let slow: { server: Server; url: string };
 let healthy: { server: Server; url: string };

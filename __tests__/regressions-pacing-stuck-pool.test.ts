@@ -3,44 +3,14 @@
  * They have left the flight's queue, so neither their AbortSignal, queueTimeoutMs nor destroy()
  * reaches them (rules 8, 9, 13, 18).
  */
-import axios, { type AxiosAdapter, type InternalAxiosRequestConfig, isCancel } from 'axios';
+import axios, { isCancel } from 'axios';
 import { createRefreshGate, isRefreshGateError, type Tokens } from '../src/index';
 import { deferred, flush } from './helpers/deferred';
-
-function stuckPool(maxSockets: number) {
-  const queue: unknown[] = [];
-  class FakeAgent {
-    readonly maxSockets = maxSockets;
-    readonly requests = { 'api.test:443:': queue };
-  }
-  const agent = new FakeAgent();
-  const sent: string[] = [];
-  // Never answers: the agent's queue never drains.
-  const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
-    new Promise(() => {
-      sent.push(String(config.url));
-      queue.push(config);
-    });
-  return { agent, adapter, sent };
-}
-
-/** `p`'s outcome, or 'still pending' after `ms` (the timer cleared either way). */
-const race = async <T>(p: Promise<T>, ms: number) => {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<string>((resolve) => {
-        timer = setTimeout(() => resolve('still pending'), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-};
+import { fakePool, race } from './helpers/pacing';
 
 async function paced(queueTimeoutMs = 0, signal?: AbortSignal) {
-  const { agent, adapter, sent } = stuckPool(1);
+  // Never answers: the agent's queue never drains.
+  const { agent, adapter, sent } = fakePool(1, { answers: false });
   const api = axios.create({ baseURL: 'https://api.test', httpsAgent: agent, adapter });
   const refresh = deferred<Tokens>();
   const gate = createRefreshGate({

@@ -2,14 +2,17 @@
  * Regressions of the parking of a group's idle gates, found by an adversarial review of it, each
  * failing before its fix: a parked gate must not miss what its scope announces (a peer's logout,
  * a peer's rotated tokens), a kept handle must not forget an async store's tokens, and forKey()
- * must give the same handle back after parking.
+ * must give the same handle back after parking. Then, from a second review: subscriptions handed
+ * from machine to machine, never dropped and made again.
  */
 import axios, { type InternalAxiosRequestConfig } from 'axios';
 import {
+  type Coordinator,
   createRefreshGate,
   createRefreshGateGroup,
   inProcessCoordinator,
   memoryStore,
+  type RefreshGateOptions,
   type TokenStore,
   type Tokens,
 } from '../src/index.js';
@@ -17,8 +20,30 @@ import { flush } from './helpers/deferred.js';
 import { authOf } from './helpers/gate-fixtures.js';
 
 afterEach(() => jest.useRealTimers());
+const quiet = { debug() {}, warn() {} };
 const fakeTime = () =>
   jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+
+/** A group whose keys share `scope` with a peer gate of their own (each with its own memory store). */
+const groupAndPeer = (
+  scope: Coordinator,
+  key: string | undefined,
+  refresh: RefreshGateOptions['refresh'],
+) => ({
+  group: createRefreshGateGroup({
+    key: () => key,
+    store: () => memoryStore(),
+    coordinator: () => scope,
+    refresh,
+    logger: quiet,
+  }),
+  peer: createRefreshGate({
+    refresh: async () => null,
+    store: memoryStore(),
+    coordinator: scope,
+    logger: quiet,
+  }),
+});
 
 async function scenario(idle: number, chatter = 0) {
   fakeTime();
@@ -215,4 +240,210 @@ it('forKey(key) gives the same handle while the key is in the group', async () =
   await jest.advanceTimersByTimeAsync(16_000);
   expect(group.forKey('u')).toBe(first);
   group.destroy();
+});
+
+describe('subscriptions over park and revive cycles', () => {
+  function counted() {
+    let n = 0;
+    const store: TokenStore = {
+      ...memoryStore(),
+      subscribe: () => {
+        n++;
+        let done = false;
+        return () => {
+          if (!done) n--;
+          done = true;
+        };
+      },
+    };
+    let c = 0;
+    const coordinator: Coordinator = {
+      runExclusive: (fn) => fn(),
+      publish() {},
+      subscribe: () => {
+        c++;
+        let done = false;
+        return () => {
+          if (!done) c--;
+          done = true;
+        };
+      },
+    };
+    return { store, coordinator, count: () => ({ store: n, coordinator: c }) };
+  }
+
+  it('no listener leaks over park/revive cycles and every way of dropping a parked key', async () => {
+    fakeTime();
+    const per = new Map<string, ReturnType<typeof counted>>();
+    const of = (k: string) => {
+      if (!per.has(k)) per.set(k, counted());
+      return per.get(k)!;
+    };
+    const group = createRefreshGateGroup({
+      key: () => undefined,
+      store: (k) => of(k).store,
+      coordinator: (k) => of(k).coordinator,
+      refresh: async () => null,
+      maxGates: 3,
+      idleMs: 60_000,
+      logger: quiet,
+    });
+    for (let i = 0; i < 5; i++) {
+      await group.forKey('a').setTokens({ accessToken: `A${i}`, refreshToken: 'r' });
+      await jest.advanceTimersByTimeAsync(16_000);
+    }
+    expect(of('a').count()).toEqual({ store: 1, coordinator: 1 });
+    // handle.destroy() of a parked key
+    const h = group.forKey('b');
+    await jest.advanceTimersByTimeAsync(16_000);
+    h.destroy();
+    expect(of('b').count()).toEqual({ store: 0, coordinator: 0 });
+    // eviction of a parked key
+    group.forKey('c');
+    await jest.advanceTimersByTimeAsync(16_000);
+    group.forKey('d');
+    group.forKey('e');
+    group.forKey('f');
+    expect(of('a').count()).toEqual({ store: 0, coordinator: 0 });
+    // idleMs drop of a parked key
+    await jest.advanceTimersByTimeAsync(70_000);
+    expect([...per.values()].map((p) => p.count())).toEqual(
+      [...per.keys()].map(() => ({ store: 0, coordinator: 0 })),
+    );
+    group.forKey('g');
+    await jest.advanceTimersByTimeAsync(16_000);
+    group.destroy();
+    expect(of('g').count()).toEqual({ store: 0, coordinator: 0 });
+  });
+});
+
+/**
+ * Words heard while parked are replayed later, and the policy judges a heard token's refresh
+ * window by the life it has left *when replayed*: a short-lived token a peer announced is then
+ * refreshed later than by a gate that never parked.
+ */
+describe("words heard while parked: a token's life counts from when it was heard", () => {
+  async function run(keepAwake: boolean) {
+    fakeTime();
+    const scope = inProcessCoordinator();
+    const refresh = jest.fn(async () => ({
+      accessToken: 'T3',
+      refreshToken: 'R3',
+      expiresAt: Date.now() + 3_600_000,
+    }));
+    const { group, peer } = groupAndPeer(scope, 'u', refresh);
+    const api = axios.create({ baseURL: 'https://api.test' });
+    const sent: string[] = [];
+    api.defaults.adapter = async (config) => {
+      sent.push(String(config.headers.Authorization));
+      return { status: 200, statusText: '', headers: {}, config, data: 'ok' };
+    };
+    group.attach(api);
+    await group
+      .forKey('u')
+      .setTokens({ accessToken: 'T1', refreshToken: 'R1', expiresAt: Date.now() + 3_600_000 });
+    const tick = async (ms: number) => {
+      for (let t = 0; t < ms; t += 4_000) {
+        if (keepAwake) void group.forKey('u').state;
+        await jest.advanceTimersByTimeAsync(4_000);
+      }
+    };
+    await tick(16_000);
+    // A peer logs in with a token of 40 s: heard now, its refresh window is 20 s (half its life).
+    await peer.setTokens({ accessToken: 'T2', refreshToken: 'R2', expiresAt: Date.now() + 40_000 });
+    await tick(24_000); // 16 s left: inside the window
+    await api.get('/me');
+    group.destroy();
+    peer.destroy();
+    return { refreshes: refresh.mock.calls.length, sent };
+  }
+
+  it('control (never parked): the token inside its window is refreshed first', async () => {
+    expect(await run(true)).toEqual({ refreshes: 1, sent: ['Bearer T3'] });
+  });
+
+  it('parked meanwhile: the same', async () => {
+    expect(await run(false)).toEqual({ refreshes: 1, sent: ['Bearer T3'] });
+  });
+});
+
+/**
+ * A parked gate revived from within a scope delivery (a peer's logout reaches app code, which
+ * uses the group): the word being delivered is lost by the revived machine.
+ */
+describe("a gate revived inside the scope's delivery of a word hears that word", () => {
+  async function run(idle: number) {
+    fakeTime();
+    const scope = inProcessCoordinator();
+    // An observer in the scope that subscribed first (another gate of the account, say), whose
+    // tokens:changed listener is app code that looks at the group's gate.
+    const observer = createRefreshGate({
+      refresh: async () => null,
+      store: memoryStore(),
+      coordinator: scope,
+      logger: quiet,
+    });
+    const { group, peer } = groupAndPeer(scope, undefined, async () => null);
+    await group.forKey('u').setTokens({ accessToken: 'T1', refreshToken: 'R1' });
+    observer.on('tokens:changed', () => {
+      void group.forKey('u').state; // revives a parked gate
+    });
+    await jest.advanceTimersByTimeAsync(idle);
+    await peer.clear(); // a logout in the scope
+    const held = group.forKey('u').tokens;
+    group.destroy();
+    peer.destroy();
+    observer.destroy();
+    return held;
+  }
+
+  it('control (no parking): the peer logout clears the key', async () => {
+    expect(await run(1_000)).toBeNull();
+  });
+
+  it('parked, revived inside the delivery of the logout: the logout must not be lost', async () => {
+    expect(await run(16_000)).toBeNull();
+  });
+});
+
+/**
+ * park() tears the machine down (state DESTROYED, listeners gone) before the parked listeners
+ * subscribe: a subscribe that throws then escapes park(), and the sweep, with the key's entry
+ * still pointing at the dead machine and no sweep armed again.
+ */
+describe('a store whose subscribe throws', () => {
+  it('a store whose subscribe throws at park time leaves a live key, not a DESTROYED one', async () => {
+    fakeTime();
+    let calls = 0;
+    const store: TokenStore = {
+      ...memoryStore(),
+      subscribe: () => {
+        // e.g. a channel that is momentarily unavailable
+        if (++calls === 2) throw new Error('subscribe failed');
+        return () => {};
+      },
+    };
+    const group = createRefreshGateGroup({
+      key: () => undefined,
+      store: () => store,
+      refresh: async () => null,
+      logger: quiet,
+    });
+    await group.forKey('u').setTokens({ accessToken: 'T1', refreshToken: 'R1' });
+    let swept: unknown;
+    try {
+      await jest.advanceTimersByTimeAsync(16_000);
+    } catch (error) {
+      swept = error;
+    }
+    const got = await group
+      .forKey('u')
+      .getAccessToken()
+      .then(
+        (t) => t,
+        (e: { code?: string }) => e.code ?? e,
+      );
+    expect({ swept, got }).toEqual({ swept: undefined, got: 'T1' });
+    group.destroy();
+  });
 });

@@ -6,11 +6,12 @@
  * which at 100,000 costs more than the requests themselves.
  */
 import { Agent } from 'node:http';
-import axios, { type AxiosAdapter, type InternalAxiosRequestConfig, isCancel } from 'axios';
+import axios, { isCancel } from 'axios';
 import { type AuthServer, startAuthServer } from '../../examples/server/auth-server.js';
 import { login } from '../../examples/storm.js';
 import { createRefreshGate, isRefreshGateError, type Tokens } from '../../src/index.js';
 import { deferred, flush } from '../helpers/deferred.js';
+import { gateOnFakePool, settle } from '../helpers/pacing.js';
 
 describe('on a real agent and server (loopback)', () => {
   let server: AuthServer;
@@ -68,54 +69,9 @@ describe('on a real agent and server (loopback)', () => {
   });
 });
 
-/**
- * An agent whose queue the test drains: the adapter puts each request in it, and a request is
- * answered when the test takes it out.
- */
-function pool(maxSockets: number) {
-  const queue: Array<{ path: string; answer: () => void }> = [];
-  // A class instance: axios' mergeConfig copies a plain object, agents it keeps as they are.
-  class FakeAgent {
-    readonly maxSockets = maxSockets;
-    readonly requests = { 'api.test:443:': queue };
-  }
-  const agent = new FakeAgent();
-  const sent: string[] = [];
-  const adapter: AxiosAdapter = (config: InternalAxiosRequestConfig) =>
-    new Promise((resolve) => {
-      const path = String(config.url);
-      sent.push(path);
-      queue.push({
-        path,
-        answer: () => resolve({ status: 200, statusText: 'OK', headers: {}, config, data: path }),
-      });
-    });
-  /** Answers the first `n` queued requests. */
-  const drain = (n = queue.length) => {
-    for (const { answer } of queue.splice(0, n)) answer();
-  };
-  return { agent, adapter, sent, queue, drain };
-}
-
-/** Lets the pacer look at the queue again (it does every millisecond while the queue is long). */
-const settle = async () => {
-  await flush(10);
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  await flush(10);
-};
-
 function heldBehindRefresh(maxSockets: number) {
-  const { agent, adapter, sent, queue, drain } = pool(maxSockets);
-  const api = axios.create({ baseURL: 'https://api.test', httpsAgent: agent, adapter });
   const refresh = deferred<Tokens>();
-  const gate = createRefreshGate({
-    refresh: () => refresh.promise,
-    logger: { debug() {}, warn() {} },
-    refreshTimeoutMs: 0,
-    queueTimeoutMs: 0,
-  });
-  gate.attach(api);
-  return { api, gate, refresh, sent, queue, drain };
+  return { refresh, ...gateOnFakePool(maxSockets, () => refresh.promise) };
 }
 
 describe('the pace, step by step', () => {
@@ -146,7 +102,7 @@ describe('the pace, step by step', () => {
     expect(answers.map((answer) => answer.data)).toEqual(
       Array.from({ length: 30 }, (_, i) => `/r${i}`),
     );
-    expect(sent).toEqual(Array.from({ length: 30 }, (_, i) => `/r${i}`));
+    expect(sent.map(({ path }) => path)).toEqual(Array.from({ length: 30 }, (_, i) => `/r${i}`));
     gate.destroy();
   });
 
@@ -196,7 +152,7 @@ describe('the pace, step by step', () => {
       await settle();
     }
     expect(isCancel(await aborted)).toBe(true);
-    expect(sent).not.toContain('/r6');
+    expect(sent.map(({ path }) => path)).not.toContain('/r6');
     await Promise.all(requests.filter((_, i) => i !== 6));
     gate.destroy();
   });
