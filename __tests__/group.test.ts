@@ -22,6 +22,7 @@ import {
 } from '../src/index.js';
 import { deferred, flush } from './helpers/deferred.js';
 import { authOf, track } from './helpers/gate-fixtures.js';
+import { httpError } from './helpers/retry-fixtures.js';
 
 const groups: Array<{ destroy(): void }> = [];
 afterEach(() => {
@@ -410,13 +411,7 @@ describe('parking an idle gate', () => {
             };
           }
           await new Promise<void>((resolve) => answers.push(resolve));
-          throw new axios.AxiosError('401', 'ERR_BAD_REQUEST', config, null, {
-            status: 401,
-            statusText: 'Unauthorized',
-            headers: {},
-            config,
-            data: {},
-          });
+          throw httpError(401, {}, config);
         },
       });
     const first = slow('/slow').then(

@@ -18,6 +18,7 @@ import {
 } from '../src/index.js';
 import { flush } from './helpers/deferred.js';
 import { authOf } from './helpers/gate-fixtures.js';
+import { httpError } from './helpers/retry-fixtures.js';
 
 afterEach(() => jest.useRealTimers());
 const quiet = { debug() {}, warn() {} };
@@ -80,13 +81,7 @@ async function scenario(idle: number, chatter = 0) {
         await new Promise<void>((resolve) => {
           answer = resolve;
         });
-        throw new axios.AxiosError('401', 'ERR_BAD_REQUEST', config, null, {
-          status: 401,
-          statusText: '',
-          headers: {},
-          config,
-          data: {},
-        });
+        throw httpError(401, {}, config);
       },
     })
     .then(
@@ -154,13 +149,7 @@ async function rotation(idle: number) {
     sent.push(String(authOf(config)));
     if (authOf(config) === `Bearer ${serverToken}`)
       return { status: 200, statusText: '', headers: {}, config, data: 'ok' };
-    throw new axios.AxiosError('401', 'ERR_BAD_REQUEST', config, null, {
-      status: 401,
-      statusText: '',
-      headers: {},
-      config,
-      data: {},
-    });
+    throw httpError(401, {}, config);
   };
   group.attach(api);
   await group.forKey('u').setTokens({ accessToken: 'T1', refreshToken: 'R1' });

@@ -32,9 +32,15 @@ export function useRetryClock(): void {
   });
 }
 
-/** An axios error as the refresh call would reject with: `status` answered, or none (network). */
-export function httpError(status?: number, headers: Record<string, string> = {}): AxiosError {
-  const config = { headers: new AxiosHeaders() };
+/**
+ * An axios error as a request would reject with: `status` answered, or none (network); for
+ * `config` when given (an adapter's own request), else a config of its own.
+ */
+export function httpError(
+  status?: number,
+  headers: Record<string, string> = {},
+  config: object = { headers: new AxiosHeaders() },
+): AxiosError {
   const response =
     status === undefined
       ? undefined

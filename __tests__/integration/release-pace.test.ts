@@ -8,7 +8,7 @@
 import { Agent } from 'node:http';
 import axios, { isCancel } from 'axios';
 import { type AuthServer, startAuthServer } from '../../examples/server/auth-server.js';
-import { login } from '../../examples/storm.js';
+import { login, refreshTokens } from '../../examples/storm.js';
 import { createRefreshGate, isRefreshGateError, type Tokens } from '../../src/index.js';
 import { deferred, flush } from '../helpers/deferred.js';
 import { gateOnFakePool, settle } from '../helpers/pacing.js';
@@ -39,14 +39,7 @@ describe('on a real agent and server (loopback)', () => {
     const gate = createRefreshGate({
       // The gate knows the first token expired: its requests are held before they are sent.
       getExpiry: (tokens) => (tokens.accessToken === expired ? Date.now() - 1_000 : undefined),
-      refresh: async ({ tokens, signal }) => {
-        const { data } = await axios.post(
-          `${server.url}/auth/refresh`,
-          { refreshToken: tokens?.refreshToken },
-          { signal },
-        );
-        return data;
-      },
+      refresh: ({ tokens, signal }) => refreshTokens(server.url, tokens?.refreshToken, signal),
     });
     gate.attach(api);
     try {
